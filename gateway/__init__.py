@@ -1,0 +1,54 @@
+"""The Joint-Use Gateway: the one door through which designated resellers reach the joint-use
+items of clause 22, paragraph 3 of the company's terms — and nothing else."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import Flask, Response, g, request
+
+from gateway.clock import Clock
+from gateway.config import Config
+from gateway.errors import register_error_handlers
+from gateway.runtime import Runtime
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def create_app(config: Config | None = None, *, clock: Clock | None = None) -> Flask:
+    """Build the gateway from ``config`` (default: the environment)."""
+    config = config or Config.from_env()
+    app = Flask(__name__)
+    app.config["JSON_SORT_KEYS"] = False
+    runtime = Runtime.open(config, clock)
+    app.extensions["gateway"] = runtime
+
+    register_error_handlers(app)
+    _register_request_ids(app)
+
+    from gateway.health.views import blueprint as health
+
+    app.register_blueprint(health)
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    return app.extensions["gateway"]
+
+
+def _register_request_ids(app: Flask) -> None:
+    """Every request carries an id into the log and back to the caller (``X-Request-Id``);
+    a caller's own id is kept when it is well-formed, so both sides can match records."""
+
+    @app.before_request
+    def _assign() -> None:
+        offered = request.headers.get("X-Request-Id", "")
+        g.request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+
+    @app.after_request
+    def _echo(response: Response) -> Response:
+        request_id = getattr(g, "request_id", None)
+        if request_id:
+            response.headers["X-Request-Id"] = request_id
+        return response

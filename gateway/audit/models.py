@@ -1,0 +1,55 @@
+"""Tables of the access log.
+
+``audit_entries`` is the log itself, one row an event, chained by SHA-256. ``audit_subjects``
+indexes each entry by who or what it was about, so that the privacy desk's reports read an
+index, not the whole log. ``audit_head`` is a single row naming the newest entry: appenders
+lock it, which keeps the chain one line across processes and nodes, and the verifier compares
+it with the last entry to detect a tail cut off.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gateway.db import Base
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_entries"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(27), index=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(8))
+    rule: Mapped[str | None] = mapped_column(String(64))
+    purpose: Mapped[str | None] = mapped_column(String(32))
+    items: Mapped[str] = mapped_column(Text)  # canonical JSON list of item names, never values
+    allowlist_version: Mapped[str | None] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    subjects: Mapped[str] = mapped_column(Text)  # canonical JSON list of [kind, id]
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON object of scalars
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditSubject(Base):
+    __tablename__ = "audit_subjects"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("audit_entries.seq"), primary_key=True)
+
+    __table_args__ = (Index("ix_audit_subjects_seq", "seq"),)
+
+
+class AuditHead(Base):
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    entry_hash: Mapped[str] = mapped_column(String(64))

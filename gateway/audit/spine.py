@@ -1,0 +1,164 @@
+"""The audit spine: the one place an access-log entry is written.
+
+Every feature records its events by calling :func:`record` inside the same transaction as the
+change it logs, so an event and its entry commit together or not at all. Appends are
+serialised by locking the single ``audit_head`` row (``SELECT … FOR UPDATE`` on PostgreSQL;
+on SQLite every transaction already holds the write lock, see ``gateway.db``), which keeps the
+chain one line across workers and nodes; the primary key on ``seq`` makes a fork impossible
+even if that lock were lost.
+
+Entries carry names and ids, never personal data values: ``items`` are allowlist item names,
+``subjects`` are ids, ``details`` are short scalars chosen by the caller for operators.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from gateway.audit.chain import canonical_json, chain_hash, entry_body
+from gateway.audit.models import AuditEntry, AuditHead, AuditSubject
+from gateway.clock import Clock, isoformat
+from gateway.errors import AuditUnavailable
+
+HEAD_ROW_ID = 1
+
+_NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+_MAX_DETAIL_TEXT = 500
+
+Scalar = str | int | bool | None
+
+
+class Outcome(StrEnum):
+    ALLOWED = "allowed"
+    DENIED = "denied"
+
+
+class ActorKind(StrEnum):
+    OPERATOR = "operator"  # a person at the company, through the CLI or the console
+    CLIENT = "client"  # a reseller's OAuth client
+    SYSTEM = "system"  # the gateway itself (scheduled checkpoints, migrations)
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: ActorKind
+    id: str
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who or what an event is about: ``partner``, ``client``, ``customer``, ``key`` …"""
+
+    kind: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Event:
+    action: str
+    actor: Actor
+    outcome: Outcome = Outcome.ALLOWED
+    rule: str | None = None  # for a denial: the rule that failed
+    subjects: tuple[Subject, ...] = ()
+    purpose: str | None = None
+    items: tuple[str, ...] = ()  # item names disclosed, never values
+    allowlist_version: str | None = None
+    request_id: str | None = None
+    details: Mapping[str, Scalar] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordedEntry:
+    seq: int
+    at: str
+    entry_hash: str
+
+
+def record(session: Session, event: Event, *, clock: Clock) -> RecordedEntry:
+    """Append ``event`` to the log inside the caller's transaction.
+
+    Raises :class:`AuditUnavailable` when the log cannot be written; the caller's transaction
+    must then be rolled back, and nothing it did may take effect.
+    """
+    _check(event)
+    subjects = sorted({(s.kind, s.id) for s in event.subjects})
+    try:
+        head = session.execute(
+            select(AuditHead).where(AuditHead.id == HEAD_ROW_ID).with_for_update()
+        ).scalar_one()
+        fields = {
+            "seq": head.seq + 1,
+            "at": isoformat(clock.now()),
+            "actor_kind": str(event.actor.kind),
+            "actor_id": event.actor.id,
+            "action": event.action,
+            "outcome": str(event.outcome),
+            "rule": event.rule,
+            "purpose": event.purpose,
+            "items": canonical_json(sorted(set(event.items))),
+            "allowlist_version": event.allowlist_version,
+            "request_id": event.request_id,
+            "subjects": canonical_json([list(s) for s in subjects]),
+            "details": canonical_json(dict(event.details)),
+            "prev_hash": head.entry_hash,
+        }
+        fields["entry_hash"] = chain_hash(head.entry_hash, entry_body(fields))
+        session.add(AuditEntry(**fields))
+        session.flush()
+        session.add_all(
+            AuditSubject(kind=kind, subject_id=subject_id, seq=fields["seq"])
+            for kind, subject_id in subjects
+        )
+        head.seq = fields["seq"]
+        head.entry_hash = fields["entry_hash"]
+        session.flush()
+    except SQLAlchemyError as error:
+        raise AuditUnavailable("the access log could not be written") from error
+    return RecordedEntry(fields["seq"], fields["at"], fields["entry_hash"])
+
+
+def _check(event: Event) -> None:
+    """Refuse malformed events loudly: they are programming errors, not user input."""
+    if not _NAME.match(event.action):
+        raise ValueError(f"bad audit action {event.action!r}")
+    if not _ID.match(event.actor.id):
+        raise ValueError("bad audit actor id")
+    if (event.outcome is Outcome.DENIED) != (event.rule is not None):
+        raise ValueError("a denial names the rule that failed, and only a denial does")
+    for name in event.items:
+        if not _NAME.match(name):
+            raise ValueError(f"bad audit item name {name!r}")
+    for subject in event.subjects:
+        if not _NAME.match(subject.kind) or not _ID.match(subject.id):
+            raise ValueError("bad audit subject")
+    for key, value in event.details.items():
+        if not _NAME.match(key):
+            raise ValueError(f"bad audit detail key {key!r}")
+        if not isinstance(value, Scalar) or (
+            isinstance(value, str) and len(value) > _MAX_DETAIL_TEXT
+        ):
+            raise ValueError(f"audit detail {key!r} must be a short scalar")
+
+
+def entry_as_dict(entry: AuditEntry) -> dict[str, object]:
+    return {name: getattr(entry, name) for name in _COLUMNS}
+
+
+def decoded(entry: AuditEntry) -> dict[str, object]:
+    """An entry as a reader wants it: JSON columns decoded."""
+    row = entry_as_dict(entry)
+    for name in ("items", "subjects", "details"):
+        row[name] = json.loads(row[name])  # type: ignore[arg-type]
+    return row
+
+
+_COLUMNS = tuple(column.name for column in AuditEntry.__table__.columns)

@@ -1,0 +1,63 @@
+"""Settings from the environment, read and validated once at start.
+
+Every variable is optional; the defaults give a single-machine gateway on an embedded SQLite
+file. ``GATEWAY_DATABASE_URL``, ``GATEWAY_KEYS_DIR`` and ``GATEWAY_ISSUER`` are the public
+contract; the others are documented in the README.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.errors import ConfigurationError
+
+DEFAULT_DATABASE_URL = "sqlite:///var/gateway.db"
+DEFAULT_KEYS_DIR = "keys"
+DEFAULT_ISSUER = "http://127.0.0.1:8000"
+
+_SQLITE_SYNCHRONOUS = ("FULL", "EXTRA", "NORMAL")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = DEFAULT_DATABASE_URL
+    keys_dir: Path = Path(DEFAULT_KEYS_DIR)
+    issuer: str = DEFAULT_ISSUER
+    # FULL makes each committed log record survive power loss; see README "Durability".
+    sqlite_synchronous: str = "FULL"
+    auto_migrate: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        synchronous = env.get("GATEWAY_SQLITE_SYNCHRONOUS", "FULL").upper()
+        if synchronous not in _SQLITE_SYNCHRONOUS:
+            raise ConfigurationError(
+                f"GATEWAY_SQLITE_SYNCHRONOUS must be one of {', '.join(_SQLITE_SYNCHRONOUS)}"
+            )
+        issuer = env.get("GATEWAY_ISSUER", DEFAULT_ISSUER).rstrip("/")
+        if not issuer.startswith(("https://", "http://")):
+            raise ConfigurationError("GATEWAY_ISSUER must be an http(s) URL")
+        return cls(
+            database_url=env.get("GATEWAY_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            keys_dir=Path(env.get("GATEWAY_KEYS_DIR") or DEFAULT_KEYS_DIR),
+            issuer=issuer,
+            sqlite_synchronous=synchronous,
+            auto_migrate=_flag(env, "GATEWAY_AUTO_MIGRATE", default=True),
+        )
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ConfigurationError(f"{name} must be true or false, not {raw!r}")

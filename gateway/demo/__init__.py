@@ -1,0 +1,1 @@
+"""Demo data and a one-command demo server."""

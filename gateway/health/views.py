@@ -1,0 +1,35 @@
+"""``/healthz``: the process is up. ``/readyz``: the database answers and its schema is current."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway import db
+from gateway.errors import GatewayError, problem_response
+
+blueprint = Blueprint("health", __name__)
+
+
+class NotReady(GatewayError):
+    type = "https://gateway.invalid/problems/not-ready"
+    title = "The gateway is not ready"
+    status = 503
+
+
+@blueprint.get("/healthz")
+def healthz():  # type: ignore[no-untyped-def]
+    return jsonify(status="ok")
+
+
+@blueprint.get("/readyz")
+def readyz():  # type: ignore[no-untyped-def]
+    engine = current_app.extensions["gateway"].engine
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        db.require_current(engine)
+    except (SQLAlchemyError, GatewayError):
+        return problem_response(NotReady("the database is unreachable or not migrated").problem())
+    return jsonify(status="ready")

@@ -1,0 +1,1 @@
+"""Resellers (販売代理店) and their NDAs with the company."""

@@ -1,0 +1,154 @@
+"""``gateway partners add|nda|revoke|list``."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import click
+
+from gateway.cli import CliContext, emit_json, emit_table, json_option, pass_cli
+from gateway.partners import service
+
+
+@click.group("partners")
+def partners() -> None:
+    """Resellers and their NDAs."""
+
+
+@partners.command("add")
+@click.argument("partner_id")
+@click.option("--name", required=True, help="The reseller's legal name.")
+@json_option
+@pass_cli
+def add(cli: CliContext, partner_id: str, name: str, as_json: bool) -> None:
+    """Register the reseller PARTNER_ID."""
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        partner = service.add_partner(
+            session,
+            runtime.clock,
+            cli.operator,
+            partner_id=partner_id,
+            name=name,
+            request_id=cli.request_id,
+        )
+        view = service.describe_partners([partner], runtime.clock)[0]
+    if as_json:
+        emit_json(view)
+    else:
+        click.echo(
+            f"partner {view['id']} added (no NDA yet: it cannot receive data until one is recorded)"
+        )
+
+
+@partners.command("nda")
+@click.argument("partner_id")
+@click.option("--reference", required=True, help="The NDA's reference number.")
+@click.option("--signed-on", required=True, metavar="DATE", help="YYYY-MM-DD.")
+@click.option(
+    "--expires-on", required=True, metavar="DATE", help="YYYY-MM-DD, the last day in force."
+)
+@click.option(
+    "--document",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The signed document; its SHA-256 fingerprint is recorded, not the file.",
+)
+@json_option
+@pass_cli
+def nda(
+    cli: CliContext,
+    partner_id: str,
+    reference: str,
+    signed_on: str,
+    expires_on: str,
+    document: Path | None,
+    as_json: bool,
+) -> None:
+    """Record an NDA signed with PARTNER_ID."""
+    fingerprint = _sha256_of(document) if document else None
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        record = service.record_nda(
+            session,
+            runtime.clock,
+            cli.operator,
+            partner_id=partner_id,
+            reference=reference,
+            signed_on=signed_on,
+            expires_on=expires_on,
+            document_sha256=fingerprint,
+            request_id=cli.request_id,
+        )
+        view = {
+            "partner_id": partner_id,
+            "reference": record.reference,
+            "signed_on": record.signed_on.isoformat(),
+            "expires_on": record.expires_on.isoformat(),
+            "document_sha256": record.document_sha256,
+            "recorded_at": record.recorded_at,
+        }
+    if as_json:
+        emit_json(view)
+    else:
+        click.echo(
+            f"NDA {view['reference']} recorded for {partner_id}: "
+            f"{view['signed_on']} to {view['expires_on']}"
+        )
+
+
+@partners.command("revoke")
+@click.argument("partner_id")
+@click.option("--reason", required=True, help="Why (recorded in the access log).")
+@json_option
+@pass_cli
+def revoke(cli: CliContext, partner_id: str, reason: str, as_json: bool) -> None:
+    """Stop PARTNER_ID's access at once, on every worker and node."""
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        partner = service.revoke_partner(
+            session,
+            runtime.clock,
+            cli.operator,
+            partner_id=partner_id,
+            reason=reason,
+            request_id=cli.request_id,
+        )
+        view = service.describe_partners([partner], runtime.clock)[0]
+    if as_json:
+        emit_json(view)
+    else:
+        click.echo(f"partner {partner_id} revoked at {view['revoked_at']}")
+
+
+@partners.command("list")
+@json_option
+@pass_cli
+def list_(cli: CliContext, as_json: bool) -> None:
+    """List resellers, their status and the NDA in force today."""
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        views = service.describe_partners(service.list_partners(session), runtime.clock)
+    if as_json:
+        emit_json(views)
+        return
+    rows = []
+    for view in views:
+        nda = view["nda_in_force"]
+        rows.append(
+            (
+                view["id"],
+                view["name"],
+                view["status"],
+                f"{nda['reference']} until {nda['expires_on']}" if nda else "none in force",
+            )
+        )
+    emit_table(("ID", "NAME", "STATUS", "NDA"), rows)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

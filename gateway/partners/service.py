@@ -1,0 +1,157 @@
+"""What the company's operators do to resellers: register them, record NDAs, revoke them.
+
+Each function takes a session and a clock, changes the store, and records the operator's
+action through the audit spine in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.audit.spine import Actor, Event, Subject, record
+from gateway.clock import Clock, isoformat, today
+from gateway.errors import Conflict, NotFound
+from gateway.partners.models import ACTIVE, REVOKED, Nda, Partner
+from gateway.partners.schemas import NdaInput, PartnerInput, PartnerOutput, RevocationInput
+from gateway.validation import load
+
+
+def get_partner(session: Session, partner_id: str) -> Partner:
+    partner = session.get(Partner, partner_id)
+    if partner is None:
+        raise NotFound(f"no partner {partner_id!r}")
+    return partner
+
+
+def add_partner(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    *,
+    partner_id: str,
+    name: str,
+    request_id: str | None = None,
+) -> Partner:
+    data = load(PartnerInput(), {"id": partner_id, "name": name})
+    if session.get(Partner, data["id"]) is not None:
+        raise Conflict(f"partner {data['id']!r} already exists")
+    partner = Partner(
+        id=data["id"], name=data["name"], status=ACTIVE, created_at=isoformat(clock.now())
+    )
+    session.add(partner)
+    record(
+        session,
+        Event(
+            action="partner.add",
+            actor=actor,
+            subjects=(Subject("partner", partner.id),),
+            request_id=request_id,
+        ),
+        clock=clock,
+    )
+    return partner
+
+
+def record_nda(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    *,
+    partner_id: str,
+    reference: str,
+    signed_on: date | str,
+    expires_on: date | str,
+    document_sha256: str | None = None,
+    request_id: str | None = None,
+) -> Nda:
+    data = load(
+        NdaInput(),
+        {
+            "reference": reference,
+            "signed_on": str(signed_on),
+            "expires_on": str(expires_on),
+            "document_sha256": document_sha256,
+        },
+    )
+    partner = get_partner(session, partner_id)
+    if any(nda.reference == data["reference"] for nda in partner.ndas):
+        raise Conflict(f"partner {partner.id!r} already has an NDA {data['reference']!r}")
+    nda = Nda(partner=partner, recorded_at=isoformat(clock.now()), **data)
+    session.add(nda)
+    record(
+        session,
+        Event(
+            action="partner.nda",
+            actor=actor,
+            subjects=(Subject("partner", partner.id),),
+            request_id=request_id,
+            details={
+                "reference": nda.reference,
+                "signed_on": nda.signed_on.isoformat(),
+                "expires_on": nda.expires_on.isoformat(),
+            },
+        ),
+        clock=clock,
+    )
+    return nda
+
+
+def revoke_partner(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    *,
+    partner_id: str,
+    reason: str,
+    request_id: str | None = None,
+) -> Partner:
+    """Stop a reseller's access at once (contract ended, NDA lapsed, suspected leak).
+
+    The status is read live by every access decision, so the commit of this transaction is
+    the moment access ends everywhere.
+    """
+    data = load(RevocationInput(), {"reason": reason})
+    partner = get_partner(session, partner_id)
+    if partner.status == REVOKED:
+        raise Conflict(f"partner {partner.id!r} is already revoked")
+    partner.status = REVOKED
+    partner.revoked_at = isoformat(clock.now())
+    partner.revoke_reason = data["reason"]
+    record(
+        session,
+        Event(
+            action="partner.revoke",
+            actor=actor,
+            subjects=(Subject("partner", partner.id),),
+            request_id=request_id,
+            details={"reason": data["reason"]},
+        ),
+        clock=clock,
+    )
+    return partner
+
+
+def list_partners(session: Session) -> list[Partner]:
+    return list(session.execute(select(Partner).order_by(Partner.id)).scalars())
+
+
+def describe_partners(partners: list[Partner], clock: Clock) -> list[dict[str, Any]]:
+    day = today(clock)
+    views = [
+        {
+            "id": p.id,
+            "name": p.name,
+            "status": p.status,
+            "created_at": p.created_at,
+            "revoked_at": p.revoked_at,
+            "revoke_reason": p.revoke_reason,
+            "nda_in_force": p.nda_in_force(day),
+            "ndas": p.ndas,
+        }
+        for p in partners
+    ]
+    return PartnerOutput(many=True).dump(views)

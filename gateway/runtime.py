@@ -1,0 +1,43 @@
+"""The gateway's live parts — configuration, database and clock — built once per process and
+shared by the web application and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway import db
+from gateway.clock import Clock, SystemClock
+from gateway.config import Config
+
+
+@dataclass
+class Runtime:
+    config: Config
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+
+    @classmethod
+    def open(cls, config: Config, clock: Clock | None = None) -> Runtime:
+        engine = db.create_gateway_engine(
+            config.database_url, sqlite_synchronous=config.sqlite_synchronous
+        )
+        if config.auto_migrate:
+            db.upgrade(engine)
+        else:
+            db.require_current(engine)
+        return cls(config, engine, db.session_factory(engine), clock or SystemClock())
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: committed on success, rolled back on any error."""
+        with self.sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
