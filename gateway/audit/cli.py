@@ -18,8 +18,7 @@ def audit() -> None:
 @pass_cli
 def verify(cli: CliContext, as_json: bool) -> None:
     """Recompute the log's hash chain from the first entry; exit 0 only when intact."""
-    with cli.runtime.transaction() as session:
-        report = verify_stored_chain(session)
+    report = verify_stored_chain(cli.runtime.sessions)
     problem = report.first_break
     if as_json:
         emit_json(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audit.chain import ChainReport, verify_chain
 from gateway.audit.models import AuditEntry, AuditHead
@@ -36,11 +36,12 @@ def stored_entries(session: Session) -> Iterator[dict[str, object]]:
         session.expunge_all()
 
 
-def verify_stored_chain(session: Session) -> ChainReport:
+def verify_stored_chain(sessions: sessionmaker[Session]) -> ChainReport:
     """Verify the whole stored chain against the head row, in one snapshot, so that entries
     appended while it runs are neither missed nor mistaken for forgeries."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    head = session.get(AuditHead, HEAD_ROW_ID)
-    expected = (head.seq, head.entry_hash) if head is not None else None
-    return verify_chain(stored_entries(session), expected_head=expected)
+    with sessions() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        head = session.get(AuditHead, HEAD_ROW_ID)
+        expected = (head.seq, head.entry_hash) if head is not None else None
+        return verify_chain(stored_entries(session), expected_head=expected)

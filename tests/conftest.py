@@ -1,0 +1,116 @@
+"""Shared fixtures: one parametrised database fixture runs every storage test on SQLite and on
+a real PostgreSQL server that the suite starts itself.
+
+Set GATEWAY_REQUIRE_POSTGRES=1 (CI does) to turn a PostgreSQL that cannot start into a
+failure instead of a skip.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from gateway import db
+from gateway.clock import FixedClock
+from gateway.config import Config
+from gateway.runtime import Runtime
+from tests.postgres import PostgresServer, Unavailable
+
+START = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+_TEMPLATE = "gateway_template"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        server = PostgresServer.start()
+    except Unavailable as why:
+        if os.environ.get("GATEWAY_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required here but could not start: {why}")
+        pytest.skip(f"PostgreSQL tests skipped: {why}")
+    try:
+        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {_TEMPLATE}"))
+        admin.dispose()
+        engine = db.create_gateway_engine(server.url(_TEMPLATE))
+        db.upgrade(engine)
+        engine.dispose()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    engine = db.create_gateway_engine(f"sqlite:///{path}")
+    db.upgrade(engine)
+    engine.dispose()  # the last connection to close checkpoints and removes the WAL file
+    assert not Path(f"{path}-wal").exists()
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "gateway.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"test_{os.getpid()}_{next(_counter)}"
+    admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name} TEMPLATE {_TEMPLATE}"))
+    admin.dispose()
+    return server.url(name)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def config(database_url: str, tmp_path: Path) -> Config:
+    return Config(database_url=database_url, keys_dir=tmp_path / "keys", auto_migrate=False)
+
+
+@pytest.fixture
+def runtime(config: Config, clock: FixedClock) -> Iterator[Runtime]:
+    opened = Runtime.open(config, clock)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def gateway_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    """The environment an operator's shell would have for this test's database."""
+    return {
+        "GATEWAY_DATABASE_URL": database_url,
+        "GATEWAY_KEYS_DIR": str(tmp_path / "keys"),
+        "GATEWAY_OPERATOR": "test-operator",
+    }
+
+
+@pytest.fixture
+def cli(gateway_env: dict[str, str]):
+    """Run ``gateway …`` in-process, against this test's database."""
+    from gateway.cli import main
+
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), env=gateway_env, catch_exceptions=False)
+
+    return invoke
