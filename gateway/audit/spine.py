@@ -7,6 +7,18 @@ on SQLite every transaction already holds the write lock, see ``gateway.db``), w
 chain one line across workers and nodes; the primary key on ``seq`` makes a fork impossible
 even if that lock were lost.
 
+Actions are ``noun.verb`` names; the vocabulary, which the privacy desk's reports read:
+
+- operators: ``partner.add``, ``partner.nda``, ``partner.revoke``, ``client.add``,
+  ``client.disable``, ``key.init``, ``key.rotate``, ``customers.import``,
+  ``customers.stop_use``, ``customers.resume_use``, ``designations.import``,
+  ``designation.add``, ``designation.withdraw``;
+- resellers (actor: the OAuth client; subjects: ``partner``, ``client`` and, for data, each
+  ``customer`` disclosed): ``token.issue``, ``token.introspect``, ``token.revoke``,
+  ``customers.list``, ``customers.read``;
+- the privacy desk and the system: ``audit.checkpoint``, ``audit.verify``, ``audit.export``,
+  ``audit.report``.
+
 Entries carry names and ids, never personal data values: ``items`` are allowlist item names,
 ``subjects`` are ids, ``details`` are short scalars chosen by the caller for operators.
 """
