@@ -19,6 +19,9 @@ DEFAULT_KEYS_DIR = "keys"
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
 
 _SQLITE_SYNCHRONOUS = ("FULL", "EXTRA", "NORMAL")
+# RFC 9068 access tokens live 5 minutes by default and never longer than 15 (issue #3).
+DEFAULT_TOKEN_LIFETIME = 300
+MAX_TOKEN_LIFETIME = 900
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -31,6 +34,7 @@ class Config:
     # FULL makes each committed log record survive power loss; see README "Durability".
     sqlite_synchronous: str = "FULL"
     auto_migrate: bool = True
+    token_lifetime: int = DEFAULT_TOKEN_LIFETIME
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -43,12 +47,18 @@ class Config:
         issuer = env.get("GATEWAY_ISSUER", DEFAULT_ISSUER).rstrip("/")
         if not issuer.startswith(("https://", "http://")):
             raise ConfigurationError("GATEWAY_ISSUER must be an http(s) URL")
+        lifetime_raw = env.get("GATEWAY_TOKEN_LIFETIME") or str(DEFAULT_TOKEN_LIFETIME)
+        if not lifetime_raw.isdigit() or not 30 <= int(lifetime_raw) <= MAX_TOKEN_LIFETIME:
+            raise ConfigurationError(
+                f"GATEWAY_TOKEN_LIFETIME must be whole seconds from 30 to {MAX_TOKEN_LIFETIME}"
+            )
         return cls(
             database_url=env.get("GATEWAY_DATABASE_URL") or DEFAULT_DATABASE_URL,
             keys_dir=Path(env.get("GATEWAY_KEYS_DIR") or DEFAULT_KEYS_DIR),
             issuer=issuer,
             sqlite_synchronous=synchronous,
             auto_migrate=_flag(env, "GATEWAY_AUTO_MIGRATE", default=True),
+            token_lifetime=int(lifetime_raw),
         )
 
 
