@@ -28,8 +28,10 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
     _register_request_ids(app)
 
     from gateway.health.views import blueprint as health
+    from gateway.oauth import views as oauth
 
     app.register_blueprint(health)
+    oauth.init_app(app, runtime)
     return app
 
 

@@ -122,9 +122,10 @@ def _register() -> None:
     from gateway.audit.cli import audit
     from gateway.db_cli import db_group
     from gateway.demo.cli import demo
+    from gateway.oauth.cli import clients, keys
     from gateway.partners.cli import partners
 
-    for command in (db_group, partners, audit, demo):
+    for command in (db_group, keys, partners, clients, audit, demo):
         main.add_command(command)
 
 

@@ -50,18 +50,29 @@ def write_private(path: Path, content: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def write_public(path: Path, content: bytes) -> None:
-    """Replace a public file atomically (write a temporary file, then rename)."""
+def write_replacing(path: Path, content: bytes) -> None:
+    """Replace a file atomically (write a temporary file, then rename), owner-only like
+    everything in the key directory, even when what it holds is public."""
     ensure_directory(path.parent)
     temporary = path.with_name(path.name + ".tmp")
     try:
-        with open(temporary, "wb") as handle:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(descriptor, "wb") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except OSError as error:
         raise KeystoreError(f"cannot write {path}: {error.strerror}") from None
+
+
+def open_lock(path: Path) -> int:
+    """An owner-only lock file's descriptor, for ``fcntl.flock``."""
+    ensure_directory(path.parent)
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except OSError as error:
+        raise KeystoreError(f"cannot open {path}: {error.strerror}") from None
 
 
 def read_private(path: Path) -> bytes:

@@ -4,6 +4,7 @@ from alembic import context
 
 from gateway.audit import models as _audit_models  # noqa: F401 - register tables
 from gateway.db import Base
+from gateway.oauth import models as _oauth_models  # noqa: F401 - register tables
 from gateway.partners import models as _partner_models  # noqa: F401 - register tables
 
 engine = context.config.attributes["engine"]

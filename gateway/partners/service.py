@@ -121,6 +121,9 @@ def revoke_partner(
     partner.status = REVOKED
     partner.revoked_at = isoformat(clock.now())
     partner.revoke_reason = data["reason"]
+    from gateway.oauth.clients import cut_off_partner  # the door depends on partners, not back
+
+    cut_off = cut_off_partner(session, clock, partner.id)
     record(
         session,
         Event(
@@ -128,7 +131,7 @@ def revoke_partner(
             actor=actor,
             subjects=(Subject("partner", partner.id),),
             request_id=request_id,
-            details={"reason": data["reason"]},
+            details={"reason": data["reason"], **cut_off},
         ),
         clock=clock,
     )

@@ -86,7 +86,11 @@ def test_revoke_marks_the_partner_revoked_and_logs_the_reason(cli, runtime):
         "operator",
         "test-operator",
     )
-    assert json.loads(last.details) == {"reason": "suspected leak"}
+    assert json.loads(last.details) == {
+        "reason": "suspected leak",
+        "clients_disabled": 0,
+        "tokens_revoked": 0,
+    }
     assert json.loads(last.subjects) == [["partner", "acme"]]
 
 

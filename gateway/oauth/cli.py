@@ -1,0 +1,169 @@
+"""``gateway keys init|rotate|list`` and ``gateway clients add|list|disable``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gateway.audit.spine import Event, Subject, record
+from gateway.cli import CliContext, emit_json, emit_table, json_option, pass_cli
+from gateway.oauth import clients as service
+from gateway.oauth.keys import PUBLISHED_AFTER_RETIREMENT, SigningKeys, init_keys, rotate_keys
+
+
+@click.group("keys")
+def keys() -> None:
+    """The access-token signing keys (in GATEWAY_KEYS_DIR)."""
+
+
+def _log_key_event(cli: CliContext, action: str, kid: str, **details: str | None) -> None:
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        record(
+            session,
+            Event(
+                action=action,
+                actor=cli.operator,
+                subjects=(Subject("key", kid),),
+                request_id=cli.request_id,
+                details=details,
+            ),
+            clock=runtime.clock,
+        )
+
+
+@keys.command("init")
+@json_option
+@pass_cli
+def keys_init(cli: CliContext, as_json: bool) -> None:
+    """Create the first signing key (does nothing if one exists)."""
+    runtime = cli.runtime
+    created, kid = init_keys(runtime.config.keys_dir, int(runtime.clock.now().timestamp()))
+    if created:
+        _log_key_event(cli, "key.init", kid)
+    if as_json:
+        emit_json({"created": created, "kid": kid, "directory": str(runtime.config.keys_dir)})
+    elif created:
+        click.echo(f"signing key {kid} created in {runtime.config.keys_dir}")
+    else:
+        click.echo(f"signing key {kid} already in place; nothing to do")
+
+
+@keys.command("rotate")
+@json_option
+@pass_cli
+def keys_rotate(cli: CliContext, as_json: bool) -> None:
+    """Make a new current signing key; the previous one stays published until every token
+    it signed has expired."""
+    runtime = cli.runtime
+    retired, kid = rotate_keys(runtime.config.keys_dir, int(runtime.clock.now().timestamp()))
+    _log_key_event(cli, "key.rotate", kid, retired=retired)
+    if as_json:
+        emit_json({"kid": kid, "retired": retired})
+    else:
+        click.echo(
+            f"signing key {kid} is now current"
+            + (f"; {retired} stays published for {PUBLISHED_AFTER_RETIREMENT} s" if retired else "")
+        )
+
+
+@keys.command("list")
+@json_option
+@pass_cli
+def keys_list(cli: CliContext, as_json: bool) -> None:
+    """List signing keys: current, retired but published, or no longer published."""
+    runtime = cli.runtime
+    now = int(runtime.clock.now().timestamp())
+    records = SigningKeys(runtime.config.keys_dir).records()
+    views = [
+        {
+            "kid": r.kid,
+            "created_at": r.created_at,
+            "retired_at": r.retired_at,
+            "state": "current"
+            if r.retired_at is None
+            else ("published" if r.published_at(now) else "expired"),
+        }
+        for r in records
+    ]
+    if as_json:
+        emit_json(views)
+    else:
+        emit_table(("KID", "STATE"), [(v["kid"], v["state"]) for v in views])
+
+
+@click.group("clients")
+def clients() -> None:
+    """Resellers' OAuth clients."""
+
+
+@clients.command("add")
+@click.argument("partner_id")
+@click.option("--scopes", required=True, help='Space-separated, e.g. "customers:contact".')
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The reseller's public JWK set (private_key_jwt).",
+)
+@click.option("--secret", is_flag=True, help="Generate a client secret (client_secret_basic).")
+@json_option
+@pass_cli
+def clients_add(
+    cli: CliContext, partner_id: str, scopes: str, jwks_file: Path | None, secret: bool,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Register an OAuth client for PARTNER_ID. A generated secret is shown this once."""
+    jwks_text = jwks_file.read_text(encoding="utf-8") if jwks_file else None
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        client, client_secret = service.add_client(
+            session, runtime.clock, cli.operator, partner_id=partner_id, scopes=scopes,
+            jwks_text=jwks_text, with_secret=secret, request_id=cli.request_id,
+        )  # fmt: skip
+        view = service.describe(client)
+    if client_secret:
+        view["client_secret"] = client_secret
+    if as_json:
+        emit_json(view)
+        return
+    click.echo(f"client {view['client_id']} added for {partner_id} ({view['auth_method']})")
+    if client_secret:
+        click.echo(f"client secret (shown once, store it now): {client_secret}")
+
+
+@clients.command("list")
+@click.option("--partner", "partner_id", help="Only this partner's clients.")
+@json_option
+@pass_cli
+def clients_list(cli: CliContext, partner_id: str | None, as_json: bool) -> None:
+    """List OAuth clients (never their secrets)."""
+    with cli.runtime.transaction() as session:
+        views = [service.describe(c) for c in service.list_clients(session, partner_id)]
+    if as_json:
+        emit_json(views)
+        return
+    emit_table(
+        ("CLIENT", "PARTNER", "METHOD", "SCOPES", "STATUS"),
+        [(v["client_id"], v["partner_id"], v["auth_method"], v["scopes"], v["status"])
+         for v in views],
+    )  # fmt: skip
+
+
+@clients.command("disable")
+@click.argument("client_id")
+@json_option
+@pass_cli
+def clients_disable(cli: CliContext, client_id: str, as_json: bool) -> None:
+    """Disable CLIENT_ID and revoke every token it holds, at once."""
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        client = service.disable_client(
+            session, runtime.clock, cli.operator, client_id=client_id, request_id=cli.request_id
+        )
+        view = service.describe(client)
+    if as_json:
+        emit_json(view)
+    else:
+        click.echo(f"client {client_id} disabled")

@@ -1,0 +1,281 @@
+"""The resource-server check: one decorator every partner endpoint wears.
+
+Two halves, kept apart on purpose:
+
+1. **The token itself** (RFC 9068 §4, RFC 8725): signed by a published key with ES256 only,
+   ``typ`` ``at+jwt``, our issuer, the partner API audience, not expired. This never
+   changes for a given token, so the result is cached for the token's remaining lifetime —
+   one signature check per token, not per request.
+2. **The live state**, read from the database on *every* request, in the same transaction as
+   the request's own work and log entry: token not revoked, client active, partner active,
+   NDA in force today. Nothing of this is cached, so a revocation committed on any node
+   stops the very next request everywhere.
+
+The decision is :func:`gateway.policy.decide`; a denial is logged, then answered with an
+RFC 6750 ``WWW-Authenticate`` challenge and an RFC 9457 problem+json body. An allowed
+request's view runs inside the transaction; the transaction — and with it the view's log
+entry — is committed before the response leaves. If that commit fails the answer is 503 and
+no data leaves.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Response, current_app, g, request
+from joserfc import jwt
+from joserfc.errors import JoseError
+from sqlalchemy import and_, exists, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
+from gateway.clock import today
+from gateway.errors import PROBLEM_BASE, AuditUnavailable, problem_response
+from gateway.oauth.keys import ALGORITHM, SigningKeys
+from gateway.oauth.models import ACTIVE, AccessToken, OAuthClient
+from gateway.oauth.server import Endpoints
+from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
+from gateway.partners.models import Nda, Partner
+from gateway.policy import AccessFacts, Decision, Rule, decide
+
+REALM = "joint-use-gateway"
+_CLOCK_SKEW = 60
+_CACHE_SIZE = 10_000
+UNAUTHENTICATED = "unauthenticated"
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """What a valid access token says; authentic, but says nothing of the live state."""
+
+    jti: str
+    client_id: str
+    scopes: frozenset[str]
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class Access:
+    """An allowed caller, for the view: who, with which scopes, and the facts it passed.
+    ``session`` is the request's transaction; the view writes its log entry there."""
+
+    token: VerifiedToken
+    partner_id: str
+    facts: AccessFacts
+    session: Session
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(ActorKind.CLIENT, self.token.client_id)
+
+    @property
+    def subjects(self) -> tuple[Subject, ...]:
+        return (Subject("partner", self.partner_id), Subject("client", self.token.client_id))
+
+
+class TokenVerifier:
+    """Verifies access tokens' signatures and claims, remembering each valid token until it
+    expires (bounded; least recently used first out)."""
+
+    def __init__(self, keys: SigningKeys, endpoints: Endpoints) -> None:
+        self.keys = keys
+        self.endpoints = endpoints
+        self._cache: OrderedDict[str, VerifiedToken] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, token: str, now: int) -> VerifiedToken | None:
+        with self._lock:
+            cached = self._cache.get(token)
+            if cached is not None:
+                if cached.expires_at > now:
+                    self._cache.move_to_end(token)
+                    return cached
+                del self._cache[token]
+        verified = self._verify(token, now)
+        if verified is not None:
+            with self._lock:
+                self._cache[token] = verified
+                while len(self._cache) > _CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return verified
+
+    def _verify(self, token: str, now: int) -> VerifiedToken | None:
+        try:
+            decoded = jwt.decode(token, self.keys.verification_keys(now), algorithms=[ALGORITHM])
+        except (JoseError, ValueError, TypeError):
+            return None
+        header, claims = decoded.header, decoded.claims
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        checks = (
+            header.get("typ", "").lower() in ("at+jwt", "application/at+jwt"),  # RFC 9068 §4
+            claims.get("iss") == self.endpoints.issuer,
+            self.endpoints.api_audience in audiences,
+            isinstance(claims.get("exp"), int) and claims["exp"] > now,
+            isinstance(claims.get("iat"), int) and claims["iat"] <= now + _CLOCK_SKEW,
+            isinstance(claims.get("jti"), str) and 0 < len(claims["jti"]) <= 64,
+            isinstance(claims.get("client_id"), str) and claims.get("sub") == claims["client_id"],
+            isinstance(claims.get("scope"), str),
+        )
+        if not all(checks):
+            return None
+        return VerifiedToken(
+            claims["jti"], claims["client_id"], frozenset(claims["scope"].split()), claims["exp"]
+        )
+
+
+def live_facts(session: Session, token: VerifiedToken, clock) -> tuple[AccessFacts, str | None]:  # type: ignore[no-untyped-def]
+    """The caller's live state in one query; returns the facts and the partner id."""
+    day = today(clock)
+    nda_in_force = exists().where(
+        and_(Nda.partner_id == Partner.id, Nda.signed_on <= day, Nda.expires_on >= day)
+    )
+    row = session.execute(
+        select(
+            AccessToken.revoked_at,
+            AccessToken.partner_id,
+            OAuthClient.status,
+            Partner.status,
+            nda_in_force,
+        )
+        .join(OAuthClient, OAuthClient.client_id == AccessToken.client_id)
+        .join(Partner, Partner.id == AccessToken.partner_id)
+        .where(AccessToken.jti == token.jti, AccessToken.client_id == token.client_id)
+    ).one_or_none()
+    if row is None:
+        return AccessFacts(False, False, False, False, False), None
+    revoked_at, partner_id, client_status, partner_status, nda = row
+    return (
+        AccessFacts(
+            token_authentic=True,
+            token_revoked=revoked_at is not None,
+            client_active=client_status == ACTIVE,
+            partner_active=partner_status == PARTNER_ACTIVE,
+            nda_in_force=bool(nda),
+        ),
+        partner_id,
+    )
+
+
+def bearer_token() -> str | None:
+    """The access token from the Authorization header (RFC 6750 §2.1); the other two
+    ways of sending one (form body, query) are not accepted."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def challenge(rule: Rule | None, detail: str, status: int, scope: str | None = None) -> Response:
+    """An RFC 6750 §3 challenge with an RFC 9457 body."""
+    parts = [f'Bearer realm="{REALM}"']
+    if rule is not None and rule.error:
+        parts.append(f'error="{rule.error}"')
+        parts.append(f'error_description="{rule.detail}"')
+    if scope:
+        parts.append(f'scope="{scope}"')
+    headers = {"WWW-Authenticate": ", ".join(parts)} if status in (401, 403) else None
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (rule.name if rule else "token_missing"),
+        "title": "Access denied" if status == 403 else "Unauthorized",
+        "status": status,
+        "detail": detail,
+    }
+    if rule is not None:
+        body["rule"] = rule.name
+    response = problem_response(body, headers=headers)
+    return response
+
+
+MISSING = Rule("token_present", 401, None, "send an access token: Authorization: Bearer …",
+               lambda a, d: False)  # fmt: skip
+INSUFFICIENT = Rule("token_scope", 403, "insufficient_scope",
+                    "the access token has none of the scopes this endpoint needs",
+                    lambda a, d: False)  # fmt: skip
+
+
+def deny(access_session: Session, rule: Rule, *, action: str, actor: Actor,
+         subjects: tuple[Subject, ...], purpose: str | None = None) -> None:  # fmt: skip
+    """Log a refusal in the request's transaction."""
+    runtime = current_app.extensions["gateway"]
+    record(
+        access_session,
+        Event(
+            action=action,
+            actor=actor,
+            outcome=Outcome.DENIED,
+            rule=rule.name,
+            subjects=subjects,
+            purpose=purpose,
+            request_id=g.get("request_id"),
+        ),
+        clock=runtime.clock,
+    )
+
+
+def require_token(action: str, scopes_any: Iterable[str]) -> Callable:
+    """Protect a partner endpoint; ``action`` names it in the log."""
+    needed = frozenset(scopes_any)
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Response:
+            runtime = current_app.extensions["gateway"]
+            verifier: TokenVerifier = current_app.extensions["oauth"].verifier
+            now = int(runtime.clock.now().timestamp())
+            session = runtime.sessions()
+            try:
+                session.begin()
+                response = _guarded(session, verifier, runtime, now, action, needed,
+                                    lambda: view(*args, **kwargs))  # fmt: skip
+                session.commit()  # the log entry is durable before any data leaves
+                return response
+            except (AuditUnavailable, SQLAlchemyError):
+                session.rollback()
+                current_app.logger.exception("access log unavailable; request refused")
+                return problem_response(
+                    AuditUnavailable(
+                        "the access log cannot be written; nothing was disclosed"
+                    ).problem()
+                )
+            finally:
+                session.close()
+
+        return guarded
+
+    return decorate
+
+
+def _guarded(session, verifier, runtime, now, action, needed, view) -> Response:  # type: ignore[no-untyped-def]
+    token_string = bearer_token()
+    anonymous = Actor(ActorKind.CLIENT, UNAUTHENTICATED)
+    if token_string is None:
+        deny(session, MISSING, action=action, actor=anonymous, subjects=())
+        return challenge(None, MISSING.detail, 401)
+    token = verifier.verify(token_string, now)
+    if token is None:
+        facts, partner_id = AccessFacts(False, False, False, False, False), None
+    else:
+        facts, partner_id = live_facts(session, token, runtime.clock)
+    decision: Decision = decide(facts)
+    actor = Actor(ActorKind.CLIENT, token.client_id) if token and partner_id else anonymous
+    subjects = (
+        (Subject("partner", partner_id), Subject("client", token.client_id))
+        if token and partner_id
+        else ()
+    )
+    if not decision.allowed:
+        deny(session, decision.rule, action=action, actor=actor, subjects=subjects)
+        return challenge(decision.rule, decision.rule.detail, decision.rule.status)
+    if not token.scopes & needed:
+        deny(session, INSUFFICIENT, action=action, actor=actor, subjects=subjects)
+        return challenge(INSUFFICIENT, INSUFFICIENT.detail, 403, scope=" ".join(sorted(needed)))
+    g.access = Access(token=token, partner_id=partner_id, facts=facts, session=session)
+    return view()

@@ -1,0 +1,421 @@
+"""The authorization server, assembled from Authlib's classes.
+
+What Authlib provides is used as is — the token endpoint and its client-credentials grant
+(RFC 6749 §4.4), client assertions (RFC 7523), JWT access tokens (RFC 9068), introspection
+(RFC 7662) and revocation (RFC 7009). What is written here is only what they leave to the
+application: where clients, keys and tokens live, the live checks a reseller must pass
+(client active, partner active, NDA in force), replay protection of assertion ids, a
+constant-time secret check, and a refusal of scopes beyond the client's grant.
+
+Each token-endpoint request runs in one database transaction (``TokenRequest``): the token's
+row and its log entry commit together before the token is returned.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from authlib.common.security import generate_token
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin, grants
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+)
+from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_list
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+from flask import Flask, g
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.clock import Clock, today
+from gateway.oauth.keys import ALGORITHM, SigningKeys
+from gateway.oauth.models import (
+    ACTIVE,
+    CLIENT_SECRET_BASIC,
+    PRIVATE_KEY_JWT,
+    AccessToken,
+    OAuthClient,
+    UsedAssertion,
+)
+from gateway.oauth.secrets import verify_secret
+from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
+from gateway.partners.models import Partner
+
+# Asymmetric algorithms a reseller may sign its client assertions with; never "none" and
+# never HMAC (RFC 8725 §3.1: the verifier fixes the algorithms it accepts).
+ASSERTION_ALGORITHMS = ["ES256", "ES384", "RS256", "PS256", "EdDSA"]
+ASSERTION_LEEWAY = 60
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """The authorization server's URLs, all under the issuer (RFC 8414 §2)."""
+
+    issuer: str
+
+    @property
+    def token(self) -> str:
+        return f"{self.issuer}/oauth/token"
+
+    @property
+    def introspection(self) -> str:
+        return f"{self.issuer}/oauth/introspect"
+
+    @property
+    def revocation(self) -> str:
+        return f"{self.issuer}/oauth/revoke"
+
+    @property
+    def jwks(self) -> str:
+        return f"{self.issuer}/oauth/jwks.json"
+
+    @property
+    def api_audience(self) -> str:
+        """The ``aud`` of every access token: the partner API (RFC 9068 §3)."""
+        return f"{self.issuer}/v1"
+
+
+@dataclass
+class TokenRequest:
+    """What one request to an authorization-server endpoint learns on its way; read by the
+    view to write the log entry."""
+
+    session: Session
+    clock: Clock
+    rule: str | None = None  # the first check that failed, named for the log
+    client_id: str | None = None
+    partner_id: str | None = None
+    issued: dict[str, Any] = field(default_factory=dict)  # claims of the token issued
+
+    def refuse(self, rule: str) -> None:
+        if self.rule is None:
+            self.rule = rule
+
+
+def current() -> TokenRequest:
+    return g.token_request
+
+
+class Client(ClientMixin):
+    """An active client of an active partner, as Authlib sees it."""
+
+    def __init__(self, row: OAuthClient, partner: Partner) -> None:
+        self.row = row
+        self.partner = partner
+        self.scopes = tuple(row.scopes.split())
+
+    def get_client_id(self) -> str:
+        return self.row.client_id
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        # Requested scopes were checked against the grant already; none requested means all.
+        return scope or self.row.scopes
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return verify_secret(client_secret, self.row.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == self.row.auth_method
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def get_default_redirect_uri(self) -> None:
+        return None
+
+
+class IssuedToken(TokenMixin):
+    """An issued access token's row, for introspection and revocation."""
+
+    def __init__(self, row: AccessToken, client: OAuthClient, partner: Partner, live: bool):
+        self.row = row
+        self.client = client
+        self.partner = partner
+        self.live = live  # client active, partner active, NDA in force — now
+
+    def check_client(self, client: Client) -> bool:
+        return client.get_client_id() == self.row.client_id
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def get_expires_in(self) -> int:
+        return self.row.expires_at - self.row.issued_at
+
+    def is_expired(self) -> bool:
+        return self.row.expires_at <= int(current().clock.now().timestamp())
+
+    def is_revoked(self) -> bool:
+        return self.row.revoked_at is not None or not self.live
+
+
+def query_client(client_id: str) -> Client | None:
+    """Only an active client of an active partner authenticates (``invalid_client``
+    otherwise, RFC 6749 §5.2)."""
+    request = current()
+    row = request.session.get(OAuthClient, client_id) if isinstance(client_id, str) else None
+    if row is None:
+        request.refuse("client_known")
+        return None
+    request.client_id, request.partner_id = row.client_id, row.partner_id
+    if row.status != ACTIVE:
+        request.refuse("client_active")
+        return None
+    partner = request.session.get(Partner, row.partner_id)
+    if partner is None or partner.status != PARTNER_ACTIVE:
+        request.refuse("partner_active")
+        return None
+    return Client(row, partner)
+
+
+def authenticate_client_secret_basic(query, oauth_request) -> Client | None:  # type: ignore[no-untyped-def]
+    """HTTP Basic client authentication (RFC 6749 §2.3.1), checking a hash even for an
+    unknown client so that timing reveals nothing."""
+    client_id, secret = extract_basic_authorization(oauth_request.headers)
+    if not client_id or secret is None:
+        return None
+    client = query(client_id)
+    stored = client.row.secret_hash if client else None
+    if verify_secret(secret, stored) and client is not None:
+        return client
+    if client is not None:
+        current().refuse("client_secret_valid")
+    raise InvalidClientError(status_code=401, description="client authentication failed")
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    """``private_key_jwt`` client authentication (RFC 7523 §2.2, §3)."""
+
+    CLIENT_AUTH_METHOD = PRIVATE_KEY_JWT
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        super().__init__(validate_jti=True, leeway=ASSERTION_LEEWAY)
+        self.endpoints = endpoints
+
+    def __call__(self, query, oauth_request):  # type: ignore[no-untyped-def]
+        try:
+            return super().__call__(query, oauth_request)
+        except InvalidClientError:
+            if current().client_id is not None:
+                current().refuse("client_assertion_valid")
+            raise
+
+    def get_audiences(self) -> list[str]:
+        # RFC 7523 §3 item 3: the token endpoint URL or the issuer identifies this server.
+        e = self.endpoints
+        return [e.token, e.issuer, e.introspection, e.revocation]
+
+    def resolve_client_public_key(self, client: Client) -> KeySet:
+        return KeySet.import_key_set(json.loads(client.row.jwks or '{"keys": []}'))
+
+    def process_assertion_claims(self, assertion, resolve_key):  # type: ignore[no-untyped-def]
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGORITHMS)
+        except JoseError as error:
+            raise InvalidClientError(description="the client assertion is not valid") from error
+        self.verify_claims(token.claims)
+        return token.claims
+
+    def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
+        """A ``jti`` may be used once (RFC 7523 §3 item 7). The insert either wins or hits
+        the primary key — on one node or many."""
+        request = current()
+        now = int(request.clock.now().timestamp())
+        if not isinstance(jti, str) or not 0 < len(jti) <= 200:
+            return False
+        try:
+            with request.session.begin_nested():
+                request.session.add(
+                    UsedAssertion(
+                        client_id=claims["sub"],
+                        jti=jti,
+                        expires_at=int(claims["exp"]) + ASSERTION_LEEWAY,
+                    )
+                )
+        except IntegrityError:
+            request.refuse("client_assertion_unused")
+            return False
+        request.session.query(UsedAssertion).filter(UsedAssertion.expires_at < now).delete(
+            synchronize_session=False
+        )
+        return True
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 §4.4, for a reseller's confidential client, with two more checks: the
+    requested scopes must be within the client's grant (refused, not trimmed), and the
+    partner must have an NDA in force today (clause 22 paragraph 3)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = [PRIVATE_KEY_JWT, CLIENT_SECRET_BASIC]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        client: Client = self.request.client
+        request = current()
+        if client.partner.nda_in_force(today(request.clock)) is None:
+            request.refuse("nda_in_force")
+            raise UnauthorizedClientError(description="the partner has no NDA in force today")
+
+    def validate_requested_scope(self) -> None:
+        requested = set(scope_to_list(self.request.payload.scope) or [])
+        client: Client = self.request.client
+        if not requested <= set(client.scopes):
+            current().refuse("scope_granted")
+            raise InvalidScopeError(description="the requested scope exceeds the client's grant")
+
+
+class AccessTokenGenerator(JWTBearerTokenGenerator):
+    """RFC 9068 access tokens signed with the current key, with its ``kid``, on the
+    gateway's clock."""
+
+    def __init__(self, endpoints: Endpoints, keys: SigningKeys, lifetime: int) -> None:
+        super().__init__(issuer=endpoints.issuer, alg=ALGORITHM, expires_generator=lifetime)
+        self.endpoints = endpoints
+        self.keys = keys
+        self.lifetime = lifetime
+
+    def get_audiences(self, client, user, scope) -> str:  # type: ignore[no-untyped-def]
+        return self.endpoints.api_audience
+
+    def access_token_generator(self, client, grant_type, user, scope):  # type: ignore[no-untyped-def]
+        request = current()
+        now = int(request.clock.now().timestamp())
+        claims = {
+            "iss": self.issuer,
+            "sub": client.get_client_id(),
+            "aud": self.get_audiences(client, user, scope),
+            "client_id": client.get_client_id(),
+            "scope": scope,
+            "jti": generate_token(32),
+            "iat": now,
+            "exp": now + self.lifetime,
+        }
+        kid, key = self.keys.current()
+        request.issued = claims
+        return jwt.encode({"alg": ALGORITHM, "typ": "at+jwt", "kid": kid}, claims, key)
+
+
+def _token_row(token_string: str, keys: SigningKeys, endpoints: Endpoints) -> IssuedToken | None:
+    """Find the row of one of our access tokens, by its verified ``jti``."""
+    request = current()
+    now = int(request.clock.now().timestamp())
+    try:
+        decoded = jwt.decode(token_string, keys.verification_keys(now), algorithms=[ALGORITHM])
+    except (JoseError, ValueError):
+        return None
+    if decoded.claims.get("iss") != endpoints.issuer:
+        return None
+    row = request.session.get(AccessToken, decoded.claims.get("jti"))
+    if row is None:
+        return None
+    client = request.session.get(OAuthClient, row.client_id)
+    partner = request.session.get(Partner, row.partner_id)
+    live = (
+        client is not None
+        and client.status == ACTIVE
+        and partner is not None
+        and partner.status == PARTNER_ACTIVE
+        and partner.nda_in_force(today(request.clock)) is not None
+    )
+    return IssuedToken(row, client, partner, live)
+
+
+class TokenIntrospection(IntrospectionEndpoint):
+    """RFC 7662, for a client's own tokens: any other token is simply inactive (§2.2)."""
+
+    CLIENT_AUTH_METHODS = [PRIVATE_KEY_JWT, CLIENT_SECRET_BASIC]
+    SUPPORTED_TOKEN_TYPES = ("access_token",)
+
+    def __init__(self, endpoints: Endpoints, keys: SigningKeys) -> None:
+        super().__init__()
+        self.endpoints = endpoints
+        self.keys = keys
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
+        return _token_row(token_string, self.keys, self.endpoints)
+
+    def check_permission(self, token: IssuedToken, client: Client, request) -> bool:  # type: ignore[no-untyped-def]
+        return token.check_client(client)
+
+    def introspect_token(self, token: IssuedToken) -> dict[str, Any]:
+        row = token.row
+        return {
+            "active": True,
+            "token_type": "Bearer",
+            "client_id": row.client_id,
+            "sub": row.client_id,
+            "scope": row.scope,
+            "iss": self.endpoints.issuer,
+            "aud": self.endpoints.api_audience,
+            "iat": row.issued_at,
+            "exp": row.expires_at,
+            "jti": row.jti,
+        }
+
+
+class TokenRevocation(RevocationEndpoint):
+    """RFC 7009, for a client's own access tokens; the answer is 200 whatever the token
+    (§2.2), so it reveals nothing about tokens of others."""
+
+    CLIENT_AUTH_METHODS = [PRIVATE_KEY_JWT, CLIENT_SECRET_BASIC]
+    SUPPORTED_TOKEN_TYPES = ("access_token",)
+
+    def __init__(self, endpoints: Endpoints, keys: SigningKeys) -> None:
+        super().__init__()
+        self.endpoints = endpoints
+        self.keys = keys
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
+        return _token_row(token_string, self.keys, self.endpoints)
+
+    def authenticate_token(self, request, client):  # type: ignore[no-untyped-def]
+        token = super().authenticate_token(request, client)
+        return token if token is not None and token.check_client(client) else None
+
+    def revoke_token(self, token: IssuedToken, request) -> None:  # type: ignore[no-untyped-def]
+        if token.row.revoked_at is None:
+            token.row.revoked_at = int(current().clock.now().timestamp())
+
+
+def save_token(token: dict[str, Any], oauth_request) -> None:  # type: ignore[no-untyped-def]
+    request = current()
+    claims = request.issued
+    client: Client = oauth_request.client
+    request.session.add(
+        AccessToken(
+            jti=claims["jti"],
+            client_id=client.get_client_id(),
+            partner_id=client.partner.id,
+            scope=claims["scope"],
+            issued_at=claims["iat"],
+            expires_at=claims["exp"],
+        )
+    )
+
+
+def build_server(app: Flask, endpoints: Endpoints, keys: SigningKeys, lifetime: int):  # type: ignore[no-untyped-def]
+    server = AuthorizationServer()
+    server.init_app(app, query_client=query_client, save_token=save_token)
+    server.register_token_generator("default", AccessTokenGenerator(endpoints, keys, lifetime))
+    server.register_client_auth_method(CLIENT_SECRET_BASIC, authenticate_client_secret_basic)
+    server.register_client_auth_method(PRIVATE_KEY_JWT, PrivateKeyJWT(endpoints))
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(TokenIntrospection(endpoints, keys))
+    server.register_endpoint(TokenRevocation(endpoints, keys))
+    return server

@@ -1,0 +1,175 @@
+"""HTTP endpoints of the authorization server: metadata, keys, token, introspection,
+revocation. Each is logged: who asked, the outcome and, for a refusal, the check that failed.
+
+The token, introspection and revocation endpoints answer errors in the RFC 6749 §5.2 shape
+(``{"error", "error_description"}``) that OAuth client libraries expect, not problem+json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
+from gateway.errors import AuditUnavailable, problem_response
+from gateway.keystore import KeystoreError
+from gateway.oauth.clients import PARTNER_SCOPES
+from gateway.oauth.keys import SigningKeys
+from gateway.oauth.models import CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT
+from gateway.oauth.resource import UNAUTHENTICATED, TokenVerifier
+from gateway.oauth.server import ASSERTION_ALGORITHMS, Endpoints, TokenRequest, build_server
+from gateway.runtime import Runtime
+
+blueprint = Blueprint("oauth", __name__)
+
+
+@dataclass
+class OAuth:
+    endpoints: Endpoints
+    keys: SigningKeys
+    server: Any
+    verifier: TokenVerifier
+
+
+def init_app(app: Flask, runtime: Runtime) -> None:
+    endpoints = Endpoints(runtime.config.issuer)
+    keys = SigningKeys(runtime.config.keys_dir)
+    try:
+        keys.require_ready()
+    except KeystoreError as error:
+        # Not fatal at start (health checks still answer); the token endpoint refuses and
+        # /readyz reports not ready until keys exist.
+        app.logger.warning("token signing unavailable: %s", error.detail)
+    server = build_server(app, endpoints, keys, runtime.config.token_lifetime)
+    app.extensions["oauth"] = OAuth(endpoints, keys, server, TokenVerifier(keys, endpoints))
+    app.register_blueprint(blueprint)
+
+
+def _oauth() -> OAuth:
+    return current_app.extensions["oauth"]
+
+
+@blueprint.get("/.well-known/oauth-authorization-server")
+def metadata() -> Response:
+    """RFC 8414 §2 authorization server metadata."""
+    e = _oauth().endpoints
+    auth_methods = [PRIVATE_KEY_JWT, CLIENT_SECRET_BASIC]
+    return jsonify(
+        {
+            "issuer": e.issuer,
+            "token_endpoint": e.token,
+            "jwks_uri": e.jwks,
+            "introspection_endpoint": e.introspection,
+            "revocation_endpoint": e.revocation,
+            "grant_types_supported": ["client_credentials"],
+            "response_types_supported": [],
+            "scopes_supported": list(PARTNER_SCOPES),
+            "token_endpoint_auth_methods_supported": auth_methods,
+            "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+            "introspection_endpoint_auth_methods_supported": auth_methods,
+            "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+            "revocation_endpoint_auth_methods_supported": auth_methods,
+            "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+            "service_documentation": f"{e.issuer}/openapi.json",
+        }
+    )
+
+
+@blueprint.get("/oauth/jwks.json")
+def jwks() -> Response:
+    """The public keys that verify access tokens (RFC 8414 ``jwks_uri``)."""
+    runtime = current_app.extensions["gateway"]
+    try:
+        keys = _oauth().keys.published(int(runtime.clock.now().timestamp()))
+    except KeystoreError:
+        keys = []
+    response = jsonify({"keys": keys})
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@blueprint.post("/oauth/token")
+def token() -> Response:
+    return _logged("token.issue", lambda server: server.create_token_response())
+
+
+@blueprint.post("/oauth/introspect")
+def introspect() -> Response:
+    return _logged(
+        "token.introspect", lambda server: server.create_endpoint_response("introspection")
+    )
+
+
+@blueprint.post("/oauth/revoke")
+def revoke() -> Response:
+    return _logged("token.revoke", lambda server: server.create_endpoint_response("revocation"))
+
+
+def _logged(action: str, respond) -> Response:  # type: ignore[no-untyped-def]
+    """Run one authorization-server endpoint in a transaction and log its outcome in it;
+    nothing is answered until that entry is committed."""
+    runtime = current_app.extensions["gateway"]
+    oauth = _oauth()
+    session = runtime.sessions()
+    try:
+        session.begin()
+        g.token_request = context = TokenRequest(session, runtime.clock)
+        try:
+            response = respond(oauth.server)
+        except KeystoreError:
+            current_app.logger.error("token requested but no signing key is available")
+            session.rollback()
+            response = _oauth_error(503, "temporarily_unavailable", "signing key unavailable")
+        allowed = response.status_code == 200
+        if not allowed:
+            session.rollback()
+            session.begin()
+        record(session, _event(action, context, response, allowed), clock=runtime.clock)
+        session.commit()
+        return response
+    except (AuditUnavailable, SQLAlchemyError):
+        session.rollback()
+        current_app.logger.exception("access log unavailable; token endpoint refused")
+        return problem_response(AuditUnavailable("the access log cannot be written").problem())
+    finally:
+        session.close()
+
+
+def _event(action: str, context: TokenRequest, response: Response, allowed: bool) -> Event:
+    subjects: tuple[Subject, ...] = ()
+    if context.client_id is not None:
+        subjects = (Subject("partner", context.partner_id), Subject("client", context.client_id))
+    details: dict[str, str | int | bool | None] = {}
+    if allowed and context.issued:
+        details = {"scope": context.issued["scope"], "expires_at": context.issued["exp"]}
+    rule = None
+    if not allowed:
+        rule = context.rule or "oauth:" + _error_code(response)
+    return Event(
+        action=action,
+        actor=Actor(ActorKind.CLIENT, context.client_id or UNAUTHENTICATED),
+        outcome=Outcome.ALLOWED if allowed else Outcome.DENIED,
+        rule=rule,
+        subjects=subjects,
+        request_id=g.get("request_id"),
+        details=details,
+    )
+
+
+def _error_code(response: Response) -> str:
+    try:
+        code = json.loads(response.get_data(as_text=True)).get("error", "error")
+    except (ValueError, AttributeError):
+        code = "error"
+    return code if isinstance(code, str) and code.replace("_", "").isalnum() else "error"
+
+
+def _oauth_error(status: int, error: str, description: str) -> Response:
+    response = jsonify({"error": error, "error_description": description})
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
