@@ -370,8 +370,9 @@ class TokenIntrospection(IntrospectionEndpoint):
 
 
 class TokenRevocation(RevocationEndpoint):
-    """RFC 7009, for a client's own access tokens; the answer is 200 whatever the token
-    (§2.2), so it reveals nothing about tokens of others."""
+    """RFC 7009, for a client's own access tokens. An unknown or malformed token is answered
+    200 (§2.2); another client's token is refused with ``invalid_grant`` (§2.1) and stays
+    valid."""
 
     CLIENT_AUTH_METHODS = [PRIVATE_KEY_JWT, CLIENT_SECRET_BASIC]
     SUPPORTED_TOKEN_TYPES = ("access_token",)
@@ -383,10 +384,6 @@ class TokenRevocation(RevocationEndpoint):
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
         return _token_row(token_string, self.keys, self.endpoints)
-
-    def authenticate_token(self, request, client):  # type: ignore[no-untyped-def]
-        token = super().authenticate_token(request, client)
-        return token if token is not None and token.check_client(client) else None
 
     def revoke_token(self, token: IssuedToken, request) -> None:  # type: ignore[no-untyped-def]
         if token.row.revoked_at is None:

@@ -1,0 +1,144 @@
+"""Fixtures for the OAuth door: keys, a reseller with an NDA, its clients, and the app with
+one protected endpoint to knock on."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import pytest
+from flask import g, jsonify
+from joserfc import jwt
+from joserfc.jwk import ECKey
+
+from gateway import create_app
+from gateway.audit.spine import Event, record
+from gateway.clock import FixedClock
+from gateway.oauth import clients
+from gateway.oauth.clients import PARTNER_SCOPES
+from gateway.oauth.keys import init_keys
+from gateway.oauth.resource import require_token
+from tests import factories
+
+ISSUER = "https://gateway.test"
+PROTECTED = "/test/protected"
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """Real time, held still: client libraries and JOSE checks of assertions read the
+    system clock, so the gateway's clock starts there and moves only when a test says."""
+    return FixedClock(datetime.fromtimestamp(int(time.time()), UTC))
+
+
+@pytest.fixture
+def oauth_config(config):
+    keys_dir = config.keys_dir
+    init_keys(keys_dir, int(time.time()) - 5)
+    return replace(config, issuer=ISSUER)
+
+
+@pytest.fixture
+def app(oauth_config, clock):
+    application = create_app(oauth_config, clock=clock)
+
+    @require_token("test.read", scopes_any=("customers:contact",))
+    def protected():
+        # As every partner endpoint does: the disclosure's entry, in the request's transaction.
+        record(
+            g.access.session,
+            Event(action="test.read", actor=g.access.actor, subjects=g.access.subjects),
+            clock=clock,
+        )
+        return jsonify(partner=g.access.partner_id, scopes=sorted(g.access.token.scopes))
+
+    application.add_url_rule(PROTECTED, "protected", protected)
+    yield application
+    application.extensions["gateway"].close()
+
+
+@pytest.fixture
+def http(app):
+    return app.test_client()
+
+
+@dataclass
+class Reseller:
+    partner_id: str
+    client_id: str
+    secret: str | None = None
+    key: ECKey | None = None
+
+
+def _add_client(runtime, clock, partner_id, scopes, *, secret: bool) -> Reseller:
+    key = None if secret else ECKey.generate_key("P-256", private=True)
+    jwks = None
+    if key is not None:
+        jwks = json.dumps({"keys": [key.as_dict(private=False) | {"kid": "k1"}]})
+    with runtime.transaction() as session:
+        client, client_secret = clients.add_client(
+            session, clock, factories.OPERATOR, partner_id=partner_id, scopes=scopes,
+            jwks_text=jwks, with_secret=secret,
+        )  # fmt: skip
+    return Reseller(partner_id, client.client_id, client_secret, key)
+
+
+@pytest.fixture
+def make_reseller(app, clock):
+    runtime = app.extensions["gateway"]
+
+    def make(partner_id="acme", *, scopes=" ".join(PARTNER_SCOPES), secret=True, **partner_kw):
+        with runtime.transaction() as session:
+            if session.get(factories.Partner, partner_id) is None:
+                factories.partner(session, clock, partner_id, **partner_kw)
+        return _add_client(runtime, clock, partner_id, scopes, secret=secret)
+
+    return make
+
+
+def basic(reseller: Reseller, secret: str | None = None) -> dict[str, str]:
+    raw = f"{reseller.client_id}:{secret if secret is not None else reseller.secret}"
+    return {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode()}
+
+
+def assertion(reseller: Reseller, *, aud: str = ISSUER + "/oauth/token", key: ECKey | None = None,
+              exp_in: int = 120, jti: str | None = None, **claims) -> str:  # fmt: skip
+    now = int(time.time())
+    body = {
+        "iss": reseller.client_id,
+        "sub": reseller.client_id,
+        "aud": aud,
+        "iat": now,
+        "exp": now + exp_in,
+        "jti": jti or uuid.uuid4().hex,
+    } | claims
+    return jwt.encode({"alg": "ES256", "kid": "k1"}, body, key or reseller.key)
+
+
+def assertion_form(reseller: Reseller, **kw) -> dict[str, str]:
+    return {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion(reseller, **kw),
+    }
+
+
+def get_token(http, reseller: Reseller, **form) -> str:
+    response = http.post(
+        "/oauth/token", data={"grant_type": "client_credentials"} | form, headers=basic(reseller)
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.json["access_token"]
+
+
+def last_entry(app):
+    from sqlalchemy import select
+
+    from gateway.audit.models import AuditEntry
+
+    with app.extensions["gateway"].transaction() as session:
+        return session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).one()
