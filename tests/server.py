@@ -1,0 +1,75 @@
+"""The real gateway under gunicorn on 127.0.0.1, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class GunicornServer:
+    process: subprocess.Popen
+    base_url: str
+    log_path: Path
+
+    @classmethod
+    def start(cls, env: dict[str, str], log_path: Path, *, workers: int = 2,
+              threads: int = 1, port: int | None = None) -> GunicornServer:  # fmt: skip
+        port = port or free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")},
+            "GATEWAY_ISSUER": base_url,
+            **env,
+        }
+        log = open(log_path, "ab")  # noqa: SIM115 - closed by the child's exit
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+                "--workers", str(workers), "--threads", str(threads), "--timeout", "60",
+                "--graceful-timeout", "5", "wsgi:app",
+            ],
+            cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        server = cls(process, base_url, log_path)
+        server._wait_ready()
+        return server
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if requests.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("gunicorn did not become ready")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
