@@ -1,4 +1,5 @@
-"""``/healthz``: the process is up. ``/readyz``: the database answers and its schema is current."""
+"""``/healthz``: the process is up. ``/readyz``: the database answers, its schema is current
+and the token-signing key is loaded."""
 
 from __future__ import annotations
 
@@ -32,4 +33,8 @@ def readyz():  # type: ignore[no-untyped-def]
         db.require_current(engine)
     except (SQLAlchemyError, GatewayError):
         return problem_response(NotReady("the database is unreachable or not migrated").problem())
+    try:
+        current_app.extensions["oauth"].keys.require_ready()
+    except GatewayError:
+        return problem_response(NotReady("no token-signing key: run 'gateway keys init'").problem())
     return jsonify(status="ready")
