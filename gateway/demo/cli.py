@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 from gunicorn.app.base import BaseApplication
+from sqlalchemy.orm import Session
 
 from gateway.cli import CliContext, pass_cli
-from gateway.demo.service import seed
+from gateway.demo.service import DEMO_ACTOR, seed
+from gateway.oauth import clients
+from gateway.oauth.keys import init_keys
 
 
 @click.command("demo")
@@ -20,14 +24,37 @@ from gateway.demo.service import seed
 def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool) -> None:
     """Load demo data (idempotent) and start the gateway on HOST:PORT."""
     runtime = cli.runtime
+    os.environ.setdefault("GATEWAY_ISSUER", f"http://{host}:{port}")
+    init_keys(runtime.config.keys_dir, int(runtime.clock.now().timestamp()))
     with runtime.transaction() as session:
         created = seed(session, runtime.clock)
+        client = _demo_client(session, cli)
     click.echo(f"demo data ready ({len(created)} resellers created)")
+    if client is not None:
+        client_id, secret = client
+        click.echo(f"demo client for demo-reseller: {client_id}")
+        click.echo(f"its secret (shown this once): {secret}")
+        click.echo(
+            f"try: curl -u {client_id}:{secret} -d grant_type=client_credentials "
+            f"{os.environ['GATEWAY_ISSUER']}/oauth/token"
+        )
     if not serve:
         return
     runtime.close()
     click.echo(f"serving on http://{host}:{port} — Ctrl-C stops")
     _DemoServer({"bind": f"{host}:{port}", "workers": workers, "accesslog": "-"}).run()
+
+
+def _demo_client(session: Session, cli: CliContext) -> tuple[str, str] | None:
+    """A secret client for the demo reseller, made on the first run only."""
+    if clients.list_clients(session, "demo-reseller"):
+        return None
+    client, secret = clients.add_client(
+        session, cli.runtime.clock, DEMO_ACTOR, partner_id="demo-reseller",
+        scopes=" ".join(clients.PARTNER_SCOPES), with_secret=True, request_id=cli.request_id,
+    )  # fmt: skip
+    assert secret is not None
+    return client.client_id, secret
 
 
 class _DemoServer(BaseApplication):
