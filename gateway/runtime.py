@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway import db
+from gateway import allowlist, db
 from gateway.clock import Clock, SystemClock
 from gateway.config import Config
 
@@ -24,6 +24,7 @@ class Runtime:
 
     @classmethod
     def open(cls, config: Config, clock: Clock | None = None) -> Runtime:
+        allowlist.current()  # an invalid allowlist stops the gateway before it serves anything
         engine = db.create_gateway_engine(
             config.database_url, sqlite_synchronous=config.sqlite_synchronous
         )
