@@ -120,12 +120,14 @@ def main(ctx: click.Context) -> None:
 
 def _register() -> None:
     from gateway.audit.cli import audit
+    from gateway.customers.cli import customers
     from gateway.db_cli import db_group
     from gateway.demo.cli import demo
+    from gateway.designations.cli import designations
     from gateway.oauth.cli import clients, keys
     from gateway.partners.cli import partners
 
-    for command in (db_group, keys, partners, clients, audit, demo):
+    for command in (db_group, keys, partners, clients, customers, designations, audit, demo):
         main.add_command(command)
 
 

@@ -3,7 +3,9 @@
 from alembic import context
 
 from gateway.audit import models as _audit_models  # noqa: F401 - register tables
+from gateway.customers import models as _customer_models  # noqa: F401 - register tables
 from gateway.db import Base
+from gateway.designations import models as _designation_models  # noqa: F401 - register tables
 from gateway.oauth import models as _oauth_models  # noqa: F401 - register tables
 from gateway.partners import models as _partner_models  # noqa: F401 - register tables
 

@@ -1,0 +1,1 @@
+"""Customers: the allowlisted content the company loads, and stop of use (paragraph 6)."""

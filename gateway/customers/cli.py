@@ -1,0 +1,117 @@
+"""``gateway customers import|stop-use|resume-use``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from gateway import allowlist
+from gateway.cli import CliContext, emit_json, fail, json_option, pass_cli
+from gateway.customers import service
+from gateway.customers.importer import ImportRefused, import_customers
+
+
+@click.group("customers")
+def customers() -> None:
+    """Customer data: import, stop of use."""
+
+
+@customers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@pass_cli
+def import_(cli: CliContext, file: Path, as_json: bool) -> None:
+    """Import customer records from FILE (JSON Lines, one record a line).
+
+    Fields outside the allowlist are dropped, counted and named, never stored. The file is
+    applied whole or not at all: if any line is bad, nothing changes and every bad line is
+    listed with its number and reason.
+    """
+    runtime = cli.runtime
+    with file.open("rb") as source, progress_bar(file, "importing customers") as progress:
+        try:
+            with runtime.transaction() as session:
+                summary = import_customers(
+                    session,
+                    runtime.clock,
+                    cli.operator,
+                    source,
+                    allowlist=allowlist.current(),
+                    progress=progress,
+                    request_id=cli.request_id,
+                )
+        except ImportRefused as refused:
+            report_refusal(refused.summary.as_dict(), as_json)
+            fail(refused.detail)
+    if as_json:
+        emit_json(summary.as_dict())
+    else:
+        click.echo(summary.line())
+
+
+@customers.command("stop-use")
+@click.argument("customer_id")
+@json_option
+@pass_cli
+def stop_use(cli: CliContext, customer_id: str, as_json: bool) -> None:
+    """Withhold CUSTOMER_ID from every reseller (the customer asked to stop use)."""
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        customer = service.stop_use(
+            session, runtime.clock, cli.operator, customer_id=customer_id,
+            request_id=cli.request_id,
+        )  # fmt: skip
+        view = {"customer_id": customer.customer_id, "stop_use_at": customer.stop_use_at}
+    if as_json:
+        emit_json(view)
+    else:
+        click.echo(f"use of customer {customer_id} stopped: withheld from every reseller")
+
+
+@customers.command("resume-use")
+@click.argument("customer_id")
+@json_option
+@pass_cli
+def resume_use(cli: CliContext, customer_id: str, as_json: bool) -> None:
+    """Lift a stop of use on CUSTOMER_ID (the customer withdrew the request)."""
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        customer = service.resume_use(
+            session, runtime.clock, cli.operator, customer_id=customer_id,
+            request_id=cli.request_id,
+        )  # fmt: skip
+        view = {"customer_id": customer.customer_id, "withheld": customer.withheld}
+    if as_json:
+        emit_json(view)
+    else:
+        note = " (still withheld: the contract ended)" if view["withheld"] else ""
+        click.echo(f"use of customer {customer_id} resumed{note}")
+
+
+@contextmanager
+def progress_bar(file: Path, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar by bytes read, on a terminal only; nothing when stderr is redirected."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    size = os.path.getsize(file)
+    with click.progressbar(
+        length=size, label=label, file=sys.stderr, update_min_steps=max(1, size // 200)
+    ) as bar:
+        yield bar.update
+
+
+def report_refusal(summary: dict, as_json: bool) -> None:
+    """A refused import's summary: JSON on stdout, or every bad line on stderr."""
+    if as_json:
+        emit_json(summary)
+        return
+    for bad in summary["bad_records"]:
+        click.echo(f"line {bad['line']}: {bad['reason']}", err=True)
+    if summary["bad_records_not_listed"]:
+        click.echo(f"… and {summary['bad_records_not_listed']} more bad lines", err=True)

@@ -1,0 +1,321 @@
+"""The import door: customer records in, only allowlisted content stored.
+
+``gateway customers import FILE.jsonl`` reads one source record a line, in the data
+contract's names, as the company's customer system exports it:
+
+- fields outside the allowlist are split off **before** validation, counted and named in the
+  summary (names only, never values) and never stored — not even in a rejected record;
+- the rest is validated by the input schema generated from the allowlist (strict: types,
+  lengths, the usage-status vocabulary, a ``customer_id`` and ``contract.usage_status`` in
+  every record);
+- records are upserted by ``customer_id``; ``updated_at`` moves only when the stored content
+  (its SHA-256) changes. A ``customer_id`` repeated in a file: the later line wins (counted
+  as ``repeated``; a repeat more than a batch apart is applied in turn, like a later import).
+
+Bad records: **the file is applied whole or not at all.** DESIGN: "bad input gets a clear
+error and changes nothing" — a partial customer file would leave resellers seeing a mix of
+old and new data with no one knowing which. The whole file is read (so every bad line is
+listed by number and reason, up to :data:`MAX_LISTED_BAD`, the rest counted), and if any line
+is bad the transaction is rolled back. A malformed JSON line, a line over
+:data:`MAX_LINE_BYTES`, a non-object, a wrong type or a missing required field are all bad
+records; blank lines are skipped.
+
+Streaming: the file is read line by line (an oversized line is skipped in chunks, never held
+whole) and applied in batches of :data:`BATCH_SIZE` inside one transaction, so memory stays
+bounded by the batch, not the file. On SQLite that one transaction holds the write lock for
+the whole import — the price of all-or-nothing; see the README.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, BinaryIO
+
+from marshmallow import ValidationError
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from gateway.allowlist import Allowlist
+from gateway.audit.spine import Actor, Event, record
+from gateway.clock import Clock, isoformat
+from gateway.customers.models import Customer
+from gateway.customers.service import contract_ended
+from gateway.designations.models import Designation
+from gateway.errors import InvalidInput
+from gateway.validation import describe
+
+MAX_LINE_BYTES = 1 << 20  # 1 MiB: far above any real record, far below a memory problem
+BATCH_SIZE = 1000
+MAX_LISTED_BAD = 1000
+_MAX_DROPPED_NAMES = 100
+_MAX_NAME = 64
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportSummary:
+    lines: int = 0
+    records: int = 0  # good records
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    repeated: int = 0  # lines whose customer_id an earlier line of the same batch had
+    bad: int = 0
+    bad_records: list[BadRecord] = field(default_factory=list)
+    dropped_fields: Counter[str] = field(default_factory=Counter)
+    file_sha256: str = ""
+
+    @property
+    def applied(self) -> bool:
+        return self.bad == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "policy": "all-or-nothing",
+            "lines": self.lines,
+            "records": self.records,
+            "created": self.created if self.applied else 0,
+            "updated": self.updated if self.applied else 0,
+            "unchanged": self.unchanged if self.applied else 0,
+            "repeated": self.repeated if self.applied else 0,
+            "bad": self.bad,
+            "bad_records": [{"line": b.line, "reason": b.reason} for b in self.bad_records],
+            "bad_records_not_listed": self.bad - len(self.bad_records),
+            "dropped_fields": dict(sorted(self.dropped_fields.items())),
+            "file_sha256": self.file_sha256,
+        }
+
+    def line(self) -> str:
+        """The one summary line."""
+        dropped = _dropped_text(self.dropped_fields)
+        if not self.applied:
+            return (
+                f"import refused, nothing applied (a file is applied whole or not at all): "
+                f"{self.bad} bad of {self.lines} lines; {self.records} good records not applied"
+                f"{dropped}"
+            )
+        return (
+            f"imported {self.records} records from {self.lines} lines: {self.created} created, "
+            f"{self.updated} updated, {self.unchanged} unchanged"
+            + (f", {self.repeated} repeated (the later line won)" if self.repeated else "")
+            + dropped
+        )
+
+
+class ImportRefused(InvalidInput):
+    """The file had bad records; nothing was applied."""
+
+    def __init__(self, summary: ImportSummary) -> None:
+        super().__init__(summary.line())
+        self.summary = summary
+
+
+class _BadLine(Exception):
+    pass
+
+
+def import_customers(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    source: BinaryIO,
+    *,
+    allowlist: Allowlist,
+    progress: Callable[[int], None] | None = None,
+    request_id: str | None = None,
+) -> ImportSummary:
+    """Stream ``source`` (JSON Lines, bytes) into the store inside the caller's transaction.
+
+    Raises :class:`ImportRefused` (with the summary) when any record is bad; the caller's
+    transaction must then be rolled back. ``progress`` is called with the bytes consumed.
+    """
+    summary = ImportSummary()
+    digest = hashlib.sha256()
+    now = isoformat(clock.now())
+    batch: dict[str, tuple[str, str, bool]] = {}
+
+    for number, raw, consumed in _lines(source, digest):
+        summary.lines = number
+        if progress:
+            progress(consumed)
+        try:
+            if raw is None:
+                raise _BadLine(f"longer than {MAX_LINE_BYTES} bytes")
+            if not raw.strip():
+                continue
+            customer_id, content, dropped = _parse(raw, allowlist, first=number == 1)
+        except _BadLine as bad:
+            summary.bad += 1
+            if len(summary.bad_records) < MAX_LISTED_BAD:
+                summary.bad_records.append(BadRecord(number, str(bad)))
+            continue
+        summary.records += 1
+        _count_dropped(summary.dropped_fields, dropped)
+        if summary.bad:
+            continue  # nothing will be applied; keep reading to list every bad line
+        if customer_id in batch:
+            summary.repeated += 1  # the later line wins
+        elif len(batch) >= BATCH_SIZE:
+            _apply(session, batch, now, summary)
+        text = _canonical(content)
+        batch[customer_id] = (
+            text,
+            hashlib.sha256(text.encode()).hexdigest(),
+            contract_ended(content),
+        )
+
+    summary.file_sha256 = digest.hexdigest()
+    if summary.bad:
+        raise ImportRefused(summary)
+    _apply(session, batch, now, summary)
+    record(
+        session,
+        Event(
+            action="customers.import",
+            actor=actor,
+            request_id=request_id,
+            details={
+                "lines": summary.lines,
+                "records": summary.records,
+                "created": summary.created,
+                "updated": summary.updated,
+                "unchanged": summary.unchanged,
+                "repeated": summary.repeated,
+                "dropped_fields": sum(summary.dropped_fields.values()),
+                "dropped_names": ",".join(sorted(summary.dropped_fields))[:500],
+                "file_sha256": summary.file_sha256,
+            },
+        ),
+        clock=clock,
+    )
+    return summary
+
+
+def _lines(source: BinaryIO, digest: Any) -> Iterator[tuple[int, bytes | None, int]]:
+    """(line number, bytes — None when oversized, bytes consumed), one line at a time."""
+    number = 0
+    while True:
+        raw = source.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        digest.update(raw)
+        consumed = len(raw)
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while not raw.endswith(b"\n"):  # skip the rest of the line without holding it
+                raw = source.readline(1 << 16)
+                if not raw:
+                    break
+                digest.update(raw)
+                consumed += len(raw)
+            yield number, None, consumed
+            continue
+        yield number, raw, consumed
+
+
+def _reject_constant(name: str) -> Any:
+    raise _BadLine(f"malformed JSON ({name} is not a JSON number)")
+
+
+def _parse(raw: bytes, allowlist: Allowlist, *, first: bool) -> tuple[str, dict, set[str]]:
+    """One line to (customer_id, stored content, dropped field names), or :class:`_BadLine`.
+    Reasons never quote the line's values."""
+    if first and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a UTF-8 byte-order mark some exporters write
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _BadLine("not UTF-8 text") from None
+    try:
+        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise _BadLine(f"malformed JSON ({error.msg} at column {error.colno})") from None
+    except RecursionError:
+        raise _BadLine("malformed JSON (nested too deeply)") from None
+    if not isinstance(value, dict):
+        raise _BadLine("not a JSON object")
+    kept, dropped = allowlist.split_source(value)
+    try:
+        loaded = allowlist.input_schema.load(kept)
+    except ValidationError as error:
+        raise _BadLine(describe(error.messages)) from None
+    customer_id = loaded.pop("customer_id")
+    return customer_id, allowlist.stored_content(loaded), dropped
+
+
+def _canonical(content: dict) -> str:
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _apply(
+    session: Session,
+    batch: dict[str, tuple[str, str, bool]],
+    now: str,
+    summary: ImportSummary,
+) -> None:
+    """Upsert one batch by customer_id; clears ``batch``."""
+    if not batch:
+        return
+    existing = dict(
+        session.execute(
+            select(Customer.customer_id, Customer.content_hash).where(
+                Customer.customer_id.in_(list(batch))
+            )
+        ).all()
+    )
+    inserts, updates = [], []
+    for customer_id, (text, content_hash, ended) in batch.items():
+        row = {
+            "customer_id": customer_id,
+            "content": text,
+            "content_hash": content_hash,
+            "updated_at": now,
+            "contract_ended": ended,
+        }
+        if customer_id not in existing:
+            inserts.append({**row, "stop_use": False, "stop_use_at": None})
+        elif existing[customer_id] != content_hash:
+            updates.append(row)
+        else:
+            summary.unchanged += 1
+    if inserts:
+        session.execute(insert(Customer), inserts)
+        summary.created += len(inserts)
+    if updates:
+        session.execute(update(Customer), updates)
+        # The resellers of a changed customer see it change now (their sync key).
+        session.execute(
+            update(Designation)
+            .where(Designation.customer_id.in_([row["customer_id"] for row in updates]))
+            .values(changed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        summary.updated += len(updates)
+    batch.clear()
+
+
+def _count_dropped(counter: Counter[str], names: set[str]) -> None:
+    for name in names:
+        safe = "".join(c if c.isprintable() else "?" for c in name)[:_MAX_NAME]
+        if safe in counter or len(counter) < _MAX_DROPPED_NAMES:
+            counter[safe] += 1
+        else:
+            counter["(other names)"] += 1
+
+
+def _dropped_text(dropped: Counter[str]) -> str:
+    if not dropped:
+        return "; no fields dropped"
+    names = ", ".join(f"{name} ×{count}" for name, count in sorted(dropped.items()))
+    return f"; fields outside the allowlist dropped at the door: {names}"

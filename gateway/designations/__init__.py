@@ -1,0 +1,1 @@
+"""Designations: which resellers each customer designated (clause 22, paragraph 3)."""

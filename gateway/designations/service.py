@@ -1,0 +1,298 @@
+"""Recording which resellers a customer designated (clause 22, paragraph 3).
+
+- ``add``: the customer designates a reseller, from a day (today by default). Adding a
+  designation that was withdrawn makes it active again from the new day.
+- ``withdraw``: the customer withdraws it; the reseller's access to that customer ends at
+  the commit (the designation is inactive from that day on).
+- ``import``: one designation a line, ``{"customer_id", "partner_id", "designated_on"}``, as
+  the company's system exports the current state; each line is an ``add``. Like the customer
+  import, the file is applied whole or not at all; every bad line is listed.
+
+An unknown customer or partner is an error, not a silent skip: a designation of a reseller the
+gateway does not know cannot be honoured, and one for an unknown customer is a data mismatch
+the operator must see.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any, BinaryIO
+
+from marshmallow import ValidationError, fields
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.allowlist import current as current_allowlist
+from gateway.audit.spine import Actor, Event, Subject, record
+from gateway.clock import Clock, isoformat, today
+from gateway.customers.models import Customer
+from gateway.designations.models import Designation
+from gateway.errors import Conflict, InvalidInput, NotFound
+from gateway.partners.models import Partner
+from gateway.partners.schemas import PARTNER_ID
+from gateway.validation import StrictSchema, describe, load
+
+MAX_LINE_BYTES = 4096
+MAX_LISTED_BAD = 1000
+
+
+def _customer_id(value: str) -> None:
+    """The form the allowlist gives customer_id at the customer import door."""
+    pattern = current_allowlist().spec("customer_id").pattern or ""
+    if not re.match(pattern, value):
+        raise ValidationError("is not a customer id")
+
+
+class DesignationInput(StrictSchema):
+    customer_id = fields.String(required=True, validate=_customer_id)
+    partner_id = fields.String(required=True, validate=PARTNER_ID)
+    designated_on = fields.Date(required=True)
+
+
+@dataclass
+class DesignationImportSummary:
+    lines: int = 0
+    records: int = 0
+    created: int = 0
+    reactivated: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    bad: int = 0
+    bad_records: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def applied(self) -> bool:
+        return self.bad == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "policy": "all-or-nothing",
+            "lines": self.lines,
+            "records": self.records,
+            "created": self.created if self.applied else 0,
+            "reactivated": self.reactivated if self.applied else 0,
+            "changed": self.changed if self.applied else 0,
+            "unchanged": self.unchanged if self.applied else 0,
+            "bad": self.bad,
+            "bad_records": [{"line": n, "reason": r} for n, r in self.bad_records],
+            "bad_records_not_listed": self.bad - len(self.bad_records),
+        }
+
+    def line(self) -> str:
+        if not self.applied:
+            return (
+                "import refused, nothing applied (a file is applied whole or not at all): "
+                f"{self.bad} bad of {self.lines} lines"
+            )
+        return (
+            f"imported {self.records} designations from {self.lines} lines: "
+            f"{self.created} created, {self.reactivated} reactivated, {self.changed} changed, "
+            f"{self.unchanged} unchanged"
+        )
+
+
+class DesignationImportRefused(InvalidInput):
+    def __init__(self, summary: DesignationImportSummary) -> None:
+        super().__init__(summary.line())
+        self.summary = summary
+
+
+def add_designation(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    *,
+    customer_id: str,
+    partner_id: str,
+    designated_on: date | str | None = None,
+    request_id: str | None = None,
+) -> Designation:
+    data = load(
+        DesignationInput(),
+        {
+            "customer_id": customer_id,
+            "partner_id": partner_id,
+            "designated_on": str(designated_on or today(clock)),
+        },
+    )
+    designation, outcome = _upsert(session, clock, **data)
+    if outcome == "unchanged":
+        raise Conflict(f"customer {customer_id!r} already designates {partner_id!r}")
+    record(
+        session,
+        Event(
+            action="designation.add",
+            actor=actor,
+            subjects=(Subject("customer", customer_id), Subject("partner", partner_id)),
+            request_id=request_id,
+            details={"designated_on": designation.designated_on.isoformat(), "result": outcome},
+        ),
+        clock=clock,
+    )
+    return designation
+
+
+def withdraw_designation(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    *,
+    customer_id: str,
+    partner_id: str,
+    request_id: str | None = None,
+) -> Designation:
+    """End ``partner_id``'s access to ``customer_id`` at once."""
+    _require_known(session, customer_id, partner_id)
+    designation = session.get(Designation, (customer_id, partner_id))
+    day = today(clock)
+    if designation is None or designation.withdrawn_on is not None:
+        raise Conflict(f"customer {customer_id!r} has no designation of {partner_id!r} to withdraw")
+    # Withdrawn on day D means inactive on D: access ends now, not at midnight.
+    designation.withdrawn_on = max(day, designation.designated_on)
+    record(
+        session,
+        Event(
+            action="designation.withdraw",
+            actor=actor,
+            subjects=(Subject("customer", customer_id), Subject("partner", partner_id)),
+            request_id=request_id,
+            details={"withdrawn_on": designation.withdrawn_on.isoformat()},
+        ),
+        clock=clock,
+    )
+    return designation
+
+
+def import_designations(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    source: BinaryIO,
+    *,
+    progress: Callable[[int], None] | None = None,
+    request_id: str | None = None,
+) -> DesignationImportSummary:
+    """Stream ``source`` (JSON Lines) inside the caller's transaction; all or nothing."""
+    summary = DesignationImportSummary()
+    schema = DesignationInput()
+    known_partners = set(session.scalars(select(Partner.id)))
+    for number, raw, consumed in _lines(source):
+        summary.lines = number
+        if progress:
+            progress(consumed)
+        if raw is not None and not raw.strip():
+            continue
+        try:
+            data = _parse(raw, schema)
+            if data["partner_id"] not in known_partners:
+                raise InvalidInput("partner_id: no such partner")
+            if session.get(Customer, data["customer_id"]) is None:
+                raise InvalidInput("customer_id: no such customer")
+        except InvalidInput as bad:
+            summary.bad += 1
+            if len(summary.bad_records) < MAX_LISTED_BAD:
+                summary.bad_records.append((number, bad.detail))
+            continue
+        summary.records += 1
+        if summary.bad:
+            continue
+        _, outcome = _upsert(session, clock, **data)
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
+        if summary.records % 1000 == 0:
+            session.flush()
+            session.expunge_all()  # bounded memory: nothing below needs the rows again
+    if summary.bad:
+        raise DesignationImportRefused(summary)
+    record(
+        session,
+        Event(
+            action="designations.import",
+            actor=actor,
+            request_id=request_id,
+            details={k: v for k, v in summary.as_dict().items() if isinstance(v, int | bool)},
+        ),
+        clock=clock,
+    )
+    return summary
+
+
+def _upsert(
+    session: Session, clock: Clock, *, customer_id: str, partner_id: str, designated_on: date
+) -> tuple[Designation, str]:
+    """Make the designation active from ``designated_on``; returns it and what happened:
+    ``created``, ``reactivated``, ``changed`` (a new start day) or ``unchanged``."""
+    _require_known(session, customer_id, partner_id)
+    # The reseller's sync key: visible from now, or from the first day of the designation.
+    starts = datetime.combine(designated_on, time(), tzinfo=UTC)
+    changed_at = isoformat(max(clock.now(), starts))
+    designation = session.get(Designation, (customer_id, partner_id))
+    if designation is None:
+        designation = Designation(
+            customer_id=customer_id,
+            partner_id=partner_id,
+            designated_on=designated_on,
+            withdrawn_on=None,
+            changed_at=changed_at,
+        )
+        session.add(designation)
+        return designation, "created"
+    if designation.withdrawn_on is not None:
+        outcome = "reactivated"
+    elif designation.designated_on != designated_on:
+        outcome = "changed"
+    else:
+        return designation, "unchanged"
+    designation.designated_on = designated_on
+    designation.withdrawn_on = None
+    designation.changed_at = changed_at
+    return designation, outcome
+
+
+def _require_known(session: Session, customer_id: str, partner_id: str) -> None:
+    if session.get(Customer, customer_id) is None:
+        raise NotFound(f"no customer {customer_id!r}")
+    if session.get(Partner, partner_id) is None:
+        raise NotFound(f"no partner {partner_id!r}")
+
+
+def _lines(source: BinaryIO) -> Iterator[tuple[int, bytes | None, int]]:
+    number = 0
+    while True:
+        raw = source.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        consumed = len(raw)
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while not raw.endswith(b"\n"):
+                raw = source.readline(1 << 16)
+                if not raw:
+                    break
+                consumed += len(raw)
+            yield number, None, consumed
+            continue
+        yield number, raw, consumed
+
+
+def _parse(raw: bytes | None, schema: DesignationInput) -> dict[str, Any]:
+    if raw is None:
+        raise InvalidInput(f"longer than {MAX_LINE_BYTES} bytes")
+    try:
+        value = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InvalidInput("not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise InvalidInput(f"malformed JSON ({error.msg} at column {error.colno})") from None
+    except RecursionError:
+        raise InvalidInput("malformed JSON (nested too deeply)") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("not a JSON object")
+    try:
+        return schema.load(value)
+    except ValidationError as error:
+        raise InvalidInput(describe(error.messages)) from None

@@ -1,0 +1,159 @@
+"""What a reseller may see, as facts for the policy and records for the allowlist to shape.
+
+Pure of HTTP: each function takes a session and the day the designations are judged on
+(today, from the caller's clock). Nothing here decides a disclosure — the policy does, from
+the facts returned — and nothing here shapes output — the allowlist does, from the stored
+content returned.
+
+The list is keyset-paginated: ordered by the reseller's sync key ``(changed_at,
+customer_id)`` of :class:`gateway.designations.models.Designation`, read through the index
+``(partner_id, changed_at, customer_id)``, so a page costs its own size whatever the table's.
+``changed_at`` moves when the customer's shared content changes, when the designation is made
+(or takes effect) and when use resumes, so ``updated_since`` returns everything the reseller
+has not seen in its current form — including a customer who newly designated it but whose
+content is old.
+
+The cursor is opaque to resellers: base64url (no padding) of the JSON ``[changed_at,
+customer_id]`` of the last record returned. It needs no signature: a forged cursor can only
+move the caller's position within the caller's own designated customers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from gateway.clock import isoformat
+from gateway.customers.models import Customer
+from gateway.designations.models import Designation
+from gateway.errors import InvalidInput
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+_MAX_CURSOR = 200
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class SharedCustomer:
+    """A customer's stored, allowlisted content (every shared field; null when absent)."""
+
+    customer_id: str
+    updated_at: str  # ISO 8601 UTC, when the shared content last changed
+    content: dict[str, Any]
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """What :meth:`gateway.allowlist.Allowlist.shape` takes."""
+        return {"customer_id": self.customer_id, "updated_at": self.updated_at, **self.content}
+
+
+@dataclass(frozen=True)
+class CustomerAsSeen:
+    """One customer as seen by one reseller on one day: the facts the policy needs."""
+
+    customer: SharedCustomer
+    designated: bool  # an active designation of this reseller on that day
+    withheld: bool  # stop of use (paragraph 6) or contract ended
+
+
+def customer_for_partner(
+    session: Session, partner_id: str, customer_id: str, day: date
+) -> CustomerAsSeen | None:
+    """``None`` if no such customer exists; otherwise the customer and the facts."""
+    if not _CUSTOMER_ID.match(customer_id):
+        return None
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        return None
+    designation = session.get(Designation, (customer_id, partner_id))
+    return CustomerAsSeen(
+        customer=_shared(customer.customer_id, customer.updated_at, customer.content),
+        designated=designation is not None and designation.active_on(day),
+        withheld=customer.withheld,
+    )
+
+
+def customers_for_partner(
+    session: Session,
+    partner_id: str,
+    day: date,
+    *,
+    updated_since: datetime | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> tuple[list[SharedCustomer], str | None]:
+    """One page of the customers with an active designation of ``partner_id`` on ``day``
+    and not withheld, in sync-key order; returns (records, the next page's cursor or None).
+
+    Raises :class:`InvalidInput` for a malformed cursor, a naive ``updated_since`` or a
+    ``limit`` outside 1..:data:`MAX_LIMIT`.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit: must be from 1 to {MAX_LIMIT}")
+    query = (
+        select(Designation.changed_at, Customer.customer_id, Customer.updated_at, Customer.content)
+        .join(Customer, Customer.customer_id == Designation.customer_id)
+        .where(
+            Designation.partner_id == partner_id,
+            Designation.active_on_clause(day),
+            ~Customer.stop_use,
+            ~Customer.contract_ended,
+        )
+        .order_by(Designation.changed_at, Designation.customer_id)
+        .limit(limit + 1)
+    )
+    if updated_since is not None:
+        if updated_since.tzinfo is None or updated_since.utcoffset() is None:
+            raise InvalidInput("updated_since: give a time zone offset (e.g. Z or +09:00)")
+        query = query.where(Designation.changed_at >= isoformat(updated_since))
+    if cursor is not None:
+        after = decode_cursor(cursor)
+        query = query.where(tuple_(Designation.changed_at, Designation.customer_id) > after)
+
+    rows = session.execute(query).all()
+    page = rows[:limit]
+    records = [_shared(row.customer_id, row.updated_at, row.content) for row in page]
+    next_cursor = (
+        encode_cursor(page[-1].changed_at, page[-1].customer_id) if len(rows) > limit else None
+    )
+    return records, next_cursor
+
+
+def encode_cursor(changed_at: str, customer_id: str) -> str:
+    raw = json.dumps([changed_at, customer_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """The key a cursor encodes; :class:`InvalidInput` for anything this gateway did not issue."""
+    refused = InvalidInput("cursor: not a cursor from this API; start again without one")
+    if not isinstance(cursor, str) or not 0 < len(cursor) <= _MAX_CURSOR:
+        raise refused
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        key = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, ValueError):
+        raise refused from None
+    if (
+        not isinstance(key, list)
+        or len(key) != 2
+        or not all(isinstance(part, str) for part in key)
+        or not _INSTANT.match(key[0])
+        or not _CUSTOMER_ID.match(key[1])
+    ):
+        raise refused
+    return key[0], key[1]
+
+
+def _shared(customer_id: str, updated_at: str, content: str) -> SharedCustomer:
+    return SharedCustomer(customer_id, updated_at, json.loads(content))
