@@ -22,6 +22,10 @@ _SQLITE_SYNCHRONOUS = ("FULL", "EXTRA", "NORMAL")
 # RFC 9068 access tokens live 5 minutes by default and never longer than 15 (issue #3).
 DEFAULT_TOKEN_LIFETIME = 300
 MAX_TOKEN_LIFETIME = 900
+# The access log is sealed by a signed checkpoint after this many entries or seconds,
+# whichever comes first (issue #5; 0 turns that trigger off).
+DEFAULT_CHECKPOINT_EVERY_ENTRIES = 1000
+DEFAULT_CHECKPOINT_EVERY_SECONDS = 300
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -35,6 +39,8 @@ class Config:
     sqlite_synchronous: str = "FULL"
     auto_migrate: bool = True
     token_lifetime: int = DEFAULT_TOKEN_LIFETIME
+    checkpoint_every_entries: int = DEFAULT_CHECKPOINT_EVERY_ENTRIES
+    checkpoint_every_seconds: int = DEFAULT_CHECKPOINT_EVERY_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -52,6 +58,12 @@ class Config:
             raise ConfigurationError(
                 f"GATEWAY_TOKEN_LIFETIME must be whole seconds from 30 to {MAX_TOKEN_LIFETIME}"
             )
+        every_entries = _count(
+            env, "GATEWAY_CHECKPOINT_EVERY_ENTRIES", DEFAULT_CHECKPOINT_EVERY_ENTRIES
+        )
+        every_seconds = _count(
+            env, "GATEWAY_CHECKPOINT_EVERY_SECONDS", DEFAULT_CHECKPOINT_EVERY_SECONDS
+        )
         return cls(
             database_url=env.get("GATEWAY_DATABASE_URL") or DEFAULT_DATABASE_URL,
             keys_dir=Path(env.get("GATEWAY_KEYS_DIR") or DEFAULT_KEYS_DIR),
@@ -59,7 +71,16 @@ class Config:
             sqlite_synchronous=synchronous,
             auto_migrate=_flag(env, "GATEWAY_AUTO_MIGRATE", default=True),
             token_lifetime=int(lifetime_raw),
+            checkpoint_every_entries=every_entries,
+            checkpoint_every_seconds=every_seconds,
         )
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name) or str(default)
+    if not raw.isdigit():
+        raise ConfigurationError(f"{name} must be a whole number (0 turns it off)")
+    return int(raw)
 
 
 def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:

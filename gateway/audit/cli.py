@@ -1,40 +1,417 @@
-"""``gateway audit verify``."""
+"""``gateway audit …``: the privacy desk's commands.
+
+verify · checkpoint · keys init|rotate · export · report customer · report breach · anomalies
+"""
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
 import click
 
-from gateway.audit.service import verify_stored_chain
-from gateway.cli import EXIT_REFUSED, CliContext, emit_json, json_option, pass_cli
+from gateway.audit import anomalies as anomaly_rules
+from gateway.audit import reports
+from gateway.audit.checkpoint import CheckpointKeys, load_trusted
+from gateway.audit.export import (
+    FORMATS,
+    ExportCount,
+    ExportFilter,
+    export_records,
+    render_csv,
+    render_jsonl,
+)
+from gateway.audit.reading import snapshot
+from gateway.audit.sealing import Schedule, schedule_of, seal
+from gateway.audit.service import checkpoint_of, record_reading, verify_log
+from gateway.audit.spine import Event, Outcome, Subject, record
+from gateway.audit.verifier import LogReport, verify_export
+from gateway.audit.window import Window, parse_bound
+from gateway.cli import EXIT_REFUSED, CliContext, emit_json, emit_table, fail, json_option, pass_cli
+from gateway.clock import isoformat
+from gateway.errors import AuditUnavailable, GatewayError
 
 
 @click.group("audit")
 def audit() -> None:
-    """The access log."""
+    """The access log: verify, seal, export, report."""
+
+
+def _keys(cli: CliContext) -> CheckpointKeys:
+    return CheckpointKeys(cli.runtime.config.keys_dir)
+
+
+# --- verify -----------------------------------------------------------------------------------
 
 
 @audit.command("verify")
+@click.option(
+    "--export",
+    "export_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Verify this JSON-lines export offline instead of the database.",
+)
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Trust this checkpoint key file (checkpoint-keys.json or a PEM public key). "
+    "Default: the keys directory's published list.",
+)
 @json_option
 @pass_cli
-def verify(cli: CliContext, as_json: bool) -> None:
-    """Recompute the log's hash chain from the first entry; exit 0 only when intact."""
-    report = verify_stored_chain(cli.runtime.sessions)
-    problem = report.first_break
-    if as_json:
-        emit_json(
-            {
+def verify(
+    cli: CliContext, export_file: Path | None, public_keys: tuple[Path, ...], as_json: bool
+) -> None:
+    """Check the log's chain, every checkpoint's signature and the log against every
+    checkpoint; name the first entry altered, removed, inserted, reordered or cut off.
+    Exit 0 only when intact."""
+    trusted: dict[str, Any] = {}
+    for path in public_keys:
+        trusted |= load_trusted(path)
+    if export_file is not None:
+        if not public_keys:
+            fail("--export needs --public-key: an export is verified with the published key")
+        with open(export_file, encoding="utf-8") as lines:
+            report = verify_export(lines, trusted)
+        _print_verification(report, as_json, export=True)
+        return
+    if not public_keys:
+        trusted = _keys(cli).trusted()
+    runtime = cli.runtime
+    report = verify_log(runtime.engine, trusted)
+    try:
+        problem = report.first_break
+        record_reading(
+            runtime,
+            cli.operator,
+            "audit.verify",
+            details={
                 "intact": report.intact,
                 "entries": report.entries,
-                "head_seq": report.head_seq,
-                "head_hash": report.head_hash,
-                "first_break": None
-                if problem is None
-                else {"seq": problem.seq, "kind": problem.kind, "detail": problem.detail},
-            }
+                "first_break": problem.seq if problem else None,
+            },
+            request_id=cli.request_id,
         )
-    elif problem is None:
-        click.echo(f"intact: {report.entries} entries, head {report.head_hash}")
+    except AuditUnavailable:
+        click.echo("warning: this verification could not be logged", err=True)
+    _print_verification(report, as_json, export=False)
+
+
+def _print_verification(report: LogReport, as_json: bool, *, export: bool) -> None:
+    problem = report.first_break
+    if as_json:
+        body = report.as_dict()
+        if export:
+            body |= {"complete": report.complete, "subtrees": report.subtrees}
+        emit_json(body)
+    elif report.intact:
+        what = "export intact" if export else "intact"
+        scope = ""
+        if export and not report.complete:
+            scope = f" (filtered: {report.subtrees} subtrees stand in for the rest)"
+        click.echo(
+            f"{what}: {report.entries} entries{scope}, {report.checkpoints} checkpoints, "
+            f"sealed through entry {report.sealed_size}, head {report.head_hash}"
+        )
+        unsealed = report.head_seq - report.sealed_size
+        if not export and unsealed > 0:
+            click.echo(f"{unsealed} entries after the last checkpoint are not sealed yet")
     else:
-        click.echo(f"NOT INTACT at entry {problem.seq} ({problem.kind}): {problem.detail}")
-    if problem is not None:
+        if problem is not None:
+            where = f"at entry {problem.seq}" if problem.seq else "in the export"
+            click.echo(f"NOT INTACT {where} ({problem.kind}): {problem.detail}")
+        checkpoint = report.checkpoint_problem
+        if checkpoint is not None:
+            click.echo(f"checkpoint at {checkpoint.size} ({checkpoint.kind}): {checkpoint.detail}")
+    if not report.intact:
         click.get_current_context().exit(EXIT_REFUSED)
+
+
+# --- checkpoint and keys ----------------------------------------------------------------------
+
+
+@audit.command("checkpoint")
+@click.option(
+    "--if-due",
+    is_flag=True,
+    help="Seal only when the schedule says so (for cron: GATEWAY_CHECKPOINT_EVERY_ENTRIES, "
+    "GATEWAY_CHECKPOINT_EVERY_SECONDS).",
+)
+@json_option
+@pass_cli
+def checkpoint(cli: CliContext, if_due: bool, as_json: bool) -> None:
+    """Seal the log now with a signed checkpoint (makes the checkpoint key on first use)."""
+    runtime = cli.runtime
+    keys = _keys(cli)
+    keys.init(isoformat(runtime.clock.now()))
+    schedule: Schedule | None = schedule_of(runtime) if if_due else None
+    with runtime.transaction() as session:
+        sealed = seal(
+            session,
+            runtime.clock,
+            keys,
+            actor=cli.operator,
+            schedule=schedule,
+            request_id=cli.request_id,
+        )
+        view = None if sealed is None else checkpoint_of(sealed).as_dict()
+    if as_json:
+        emit_json({"sealed": view})
+    elif view is None:
+        click.echo("not due: nothing sealed")
+    else:
+        click.echo(
+            f"sealed {view['size']} entries at {view['at']}: head {view['head_hash']}, "
+            f"root {view['merkle_root']}, key {view['key_id']}"
+        )
+
+
+@audit.group("keys")
+def keys_group() -> None:
+    """The checkpoint-signing key (separate from the token keys of 'gateway keys')."""
+
+
+def _key_change(cli: CliContext, action: str, key_id: str, retired: str | None) -> None:
+    runtime = cli.runtime
+    details: dict[str, str | None] = {"use": "checkpoint"}
+    if retired:
+        details["retired"] = retired
+    with runtime.transaction() as session:
+        record(
+            session,
+            Event(
+                action=action,
+                actor=cli.operator,
+                subjects=(Subject("key", key_id),),
+                details=details,
+                request_id=cli.request_id,
+            ),
+            clock=runtime.clock,
+        )
+
+
+@keys_group.command("init")
+@json_option
+@pass_cli
+def keys_init(cli: CliContext, as_json: bool) -> None:
+    """Make the first checkpoint key, if there is none."""
+    created, key_id = _keys(cli).init(isoformat(cli.runtime.clock.now()))
+    if created:
+        _key_change(cli, "key.init", key_id, None)
+    _print_key(cli, {"created": created, "key_id": key_id}, as_json)
+
+
+@keys_group.command("rotate")
+@json_option
+@pass_cli
+def keys_rotate(cli: CliContext, as_json: bool) -> None:
+    """Retire the current checkpoint key and make a new one; old checkpoints stay
+    verifiable with the retired key, which stays published."""
+    retired, key_id = _keys(cli).rotate(isoformat(cli.runtime.clock.now()))
+    _key_change(cli, "key.rotate", key_id, retired)
+    _print_key(cli, {"retired": retired, "key_id": key_id}, as_json)
+
+
+def _print_key(cli: CliContext, view: dict[str, Any], as_json: bool) -> None:
+    view["published"] = str(_keys(cli).published_path)
+    if as_json:
+        emit_json(view)
+    else:
+        click.echo(f"checkpoint key {view['key_id']}; public keys in {view['published']}")
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+@audit.command("export")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout."
+)
+@click.option("--since", help="From this date or time, inclusive (YYYY-MM-DD is a UTC day).")
+@click.option("--until", help="Up to this date or time, inclusive (a date: the whole day).")
+@click.option("--partner", help="Only entries about this reseller.")
+@click.option("--customer", help="Only entries about this customer.")
+@click.option("--action", help="Only this action, e.g. customers.read.")
+@click.option("--outcome", type=click.Choice([str(o) for o in Outcome]))
+@pass_cli
+def export(cli: CliContext, fmt: str, output: Path | None, **filters: str | None) -> None:
+    """Export entries with the hashes and the signed checkpoint that prove them (JSON lines;
+    verify offline with 'gateway audit verify --export FILE --public-key FILE')."""
+    since, until = filters.pop("since"), filters.pop("until")
+    selection = ExportFilter(
+        since=parse_bound(since, until=False) if since else None,
+        until=parse_bound(until, until=True) if until else None,
+        **filters,  # type: ignore[arg-type]
+    )
+    runtime = cli.runtime
+    subjects = tuple(
+        Subject(kind, value)
+        for kind, value in (("partner", selection.partner), ("customer", selection.customer))
+        if value
+    )
+    details = {
+        k: v for k, v in selection.as_dict().items() if v and k not in ("partner", "customer")
+    }
+    record_reading(
+        runtime, cli.operator, "audit.export", subjects=subjects,
+        details=details | {"format": fmt}, request_id=cli.request_id,
+    )  # fmt: skip
+    keys = _keys(cli)
+    keys.init(isoformat(runtime.clock.now()))
+    with runtime.transaction() as session:
+        anchor = checkpoint_of(
+            seal(session, runtime.clock, keys, actor=cli.operator, request_id=cli.request_id)  # type: ignore[arg-type]
+        )
+    count = ExportCount()
+    render = render_csv if fmt == "csv" else render_jsonl
+    target = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout  # noqa: SIM115
+    try:
+        with snapshot(runtime.engine) as connection:
+            records = export_records(
+                connection, anchor, selection, exported_at=anchor.statement.at, count=count
+            )
+            with contextlib.closing(records), contextlib.closing(render(records)) as chunks:
+                for chunk in chunks:
+                    target.write(chunk)
+    finally:
+        if output:
+            target.close()
+        else:
+            target.flush()
+    if output:
+        click.echo(
+            f"exported {count.entries} entries to {output}, sealed through entry "
+            f"{anchor.statement.size}",
+            err=True,
+        )
+
+
+# --- reports ----------------------------------------------------------------------------------
+
+
+@audit.group("report")
+def report_group() -> None:
+    """The privacy desk's reports."""
+
+
+@report_group.command("customer")
+@click.argument("customer_id")
+@json_option
+@pass_cli
+def report_customer(cli: CliContext, customer_id: str, as_json: bool) -> None:
+    """Every disclosure of CUSTOMER_ID's data — reseller, items, purpose, time, allowlist
+    version — and every refused request (paragraph 6: who received my data?)."""
+    runtime = cli.runtime
+    record_reading(
+        runtime, cli.operator, "audit.report", subjects=(Subject("customer", customer_id),),
+        details={"report": "customer"}, request_id=cli.request_id,
+    )  # fmt: skip
+    with snapshot(runtime.engine) as connection:
+        result = reports.customer_report(connection, customer_id)
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"customer {customer_id}: {len(result['disclosures'])} disclosures, "
+               f"{len(result['refusals'])} refusals")  # fmt: skip
+    if result["recipients"]:
+        click.echo("\nrecipients")
+        emit_table(
+            ("partner", "count", "first", "last", "purposes", "items"),
+            [(r["partner"], r["count"], r["first"], r["last"], ",".join(r["purposes"]),
+              ",".join(r["items"])) for r in result["recipients"]],
+        )  # fmt: skip
+    if result["disclosures"]:
+        click.echo("\ndisclosures")
+        emit_table(
+            ("at", "partner", "client", "action", "purpose", "allowlist", "items"),
+            [(d["at"], d["partner"], d["client"], d["action"], d["purpose"],
+              d["allowlist_version"], ",".join(d["items"])) for d in result["disclosures"]],
+        )  # fmt: skip
+    if result["refusals"]:
+        click.echo("\nrefusals")
+        emit_table(
+            ("at", "partner", "client", "action", "purpose", "rule"),
+            [(d["at"], d["partner"], d["client"], d["action"], d["purpose"], d["rule"])
+             for d in result["refusals"]],
+        )  # fmt: skip
+
+
+@report_group.command("breach")
+@click.argument("partner_id")
+@click.option("--since", required=True, help="First day (YYYY-MM-DD, UTC) or time, inclusive.")
+@click.option("--until", required=True, help="Last day (YYYY-MM-DD, UTC) or time, inclusive.")
+@json_option
+@pass_cli
+def report_breach(cli: CliContext, partner_id: str, since: str, until: str, as_json: bool) -> None:
+    """Every customer whose data PARTNER_ID received in the window: items, first and last
+    time, count; and the totals for the regulator's report."""
+    window = Window.parse(since, until)
+    runtime = cli.runtime
+    record_reading(
+        runtime, cli.operator, "audit.report", subjects=(Subject("partner", partner_id),),
+        details={"report": "breach", "since": window.start_at, "until": window.last_at},
+        request_id=cli.request_id,
+    )  # fmt: skip
+    with snapshot(runtime.engine) as connection:
+        result = reports.breach_report(connection, partner_id, window)
+    if as_json:
+        emit_json(result)
+        return
+    totals = result["totals"]
+    click.echo(f"partner {partner_id}, {result['since']} to {result['until']}")
+    if result["customers"]:
+        emit_table(
+            ("customer", "count", "first", "last", "items"),
+            [(c["customer_id"], c["count"], c["first"], c["last"], ",".join(c["items"]))
+             for c in result["customers"]],
+        )  # fmt: skip
+    click.echo(
+        f"\ncustomers affected: {totals['customers_affected']}; items affected: "
+        f"{', '.join(totals['items_affected']) or 'none'}; requests: {totals['requests']}"
+    )
+
+
+# --- anomalies --------------------------------------------------------------------------------
+
+
+@audit.command("anomalies")
+@click.option("--since", help="First day or time, inclusive (default: 7 days ago).")
+@click.option("--until", help="Last day or time, inclusive (default: today).")
+@json_option
+@pass_cli
+def anomalies(cli: CliContext, since: str | None, until: str | None, as_json: bool) -> None:
+    """Flag reseller access for review: volume far above a reseller's daily norm, bursts of
+    refusals, look-ups outside business hours, requests for withheld customers."""
+    runtime = cli.runtime
+    today = runtime.clock.now().date()
+    window = Window.parse(
+        since or (today - timedelta(days=6)).isoformat(), until or today.isoformat()
+    )
+    record_reading(
+        runtime, cli.operator, "audit.report",
+        details={"report": "anomalies", "since": window.start_at, "until": window.last_at},
+        request_id=cli.request_id,
+    )  # fmt: skip
+    with snapshot(runtime.engine) as connection:
+        flags = anomaly_rules.find_anomalies(connection, window)
+    if as_json:
+        emit_json({"since": window.start_at, "until": window.last_at,
+                   "flags": [f.as_dict() for f in flags]})  # fmt: skip
+        return
+    if not flags:
+        click.echo("no flags")
+        return
+    emit_table(
+        ("rule", "partner", "client", "customer", "count", "first", "last", "detail"),
+        [(f.rule, f.partner, f.client, f.customer, f.count, f.first, f.last, f.detail)
+         for f in flags],
+    )  # fmt: skip
+
+
+__all__ = ["audit", "GatewayError"]

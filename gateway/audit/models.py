@@ -53,3 +53,24 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed statement of the log's first ``size`` entries (``gateway.audit.checkpoint``).
+
+    Keyed by ``size``, so two processes that both see a checkpoint due cannot seal the same
+    state twice. ``public_key`` keeps the signer's key with the checkpoint (verification still
+    trusts only published keys); ``frontier`` is the Merkle tree's right edge at ``size``
+    (JSON list of hex), so the next checkpoint hashes only the entries after this one.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(27))
+    head_hash: Mapped[str] = mapped_column(String(64))
+    merkle_root: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+    frontier: Mapped[str] = mapped_column(Text)

@@ -1,17 +1,38 @@
-"""Reading the access log: verification of the stored chain."""
+"""Reading the access log: verification, and recording that the log was read.
+
+The privacy desk's reads are themselves events (DESIGN: every access is logged): a report or
+an export is logged *before* it is produced, like any disclosure; a verification is logged
+*after* it ran, with its verdict, because a verification must still run — and say what it
+found — on a log too damaged to append to.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-from sqlalchemy import select
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.audit.chain import ChainReport, verify_chain
-from gateway.audit.models import AuditEntry, AuditHead
-from gateway.audit.spine import HEAD_ROW_ID, entry_as_dict
+from gateway.audit.checkpoint import Statement
+from gateway.audit.models import AuditCheckpoint, AuditEntry, AuditHead
+from gateway.audit.reading import STREAM_BATCH, snapshot
+from gateway.audit.spine import (
+    HEAD_ROW_ID,
+    Actor,
+    Event,
+    RecordedEntry,
+    Scalar,
+    Subject,
+    entry_as_dict,
+    record,
+)
+from gateway.audit.verifier import ENTRY_COLUMNS, Checkpoint, LogReport, LogVerifier
+from gateway.runtime import Runtime
 
 _BATCH = 5_000
+
+ENTRY_SELECT_COLUMNS = tuple(AuditEntry.__table__.c[name] for name in ENTRY_COLUMNS)
 
 
 def stored_entries(session: Session) -> Iterator[dict[str, object]]:
@@ -36,12 +57,65 @@ def stored_entries(session: Session) -> Iterator[dict[str, object]]:
         session.expunge_all()
 
 
-def verify_stored_chain(sessions: sessionmaker[Session]) -> ChainReport:
-    """Verify the whole stored chain against the head row, in one snapshot, so that entries
-    appended while it runs are neither missed nor mistaken for forgeries."""
-    with sessions() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        head = session.get(AuditHead, HEAD_ROW_ID)
-        expected = (head.seq, head.entry_hash) if head is not None else None
-        return verify_chain(stored_entries(session), expected_head=expected)
+def stored_checkpoints(connection: Connection, up_to: int | None = None) -> list[Checkpoint]:
+    query = select(AuditCheckpoint).order_by(AuditCheckpoint.size)
+    if up_to is not None:
+        query = query.where(AuditCheckpoint.size <= up_to)
+    return [checkpoint_of(row) for row in connection.execute(query)]
+
+
+def checkpoint_of(row: AuditCheckpoint) -> Checkpoint:
+    return Checkpoint(
+        Statement(row.size, row.head_hash, row.merkle_root, row.at, row.key_id), row.signature
+    )
+
+
+def verify_log(engine: Engine, trusted: Mapping[str, Ed25519PublicKey]) -> LogReport:
+    """Verify the whole stored log — chain, checkpoints, head row — in one snapshot, so that
+    entries appended while it runs are neither missed nor mistaken for forgeries."""
+    with snapshot(engine) as connection:
+        head = connection.execute(
+            select(AuditHead.seq, AuditHead.entry_hash).where(AuditHead.id == HEAD_ROW_ID)
+        ).first()
+        verifier = LogVerifier(stored_checkpoints(connection), trusted)
+        result = connection.execution_options(yield_per=STREAM_BATCH).execute(
+            select(*ENTRY_SELECT_COLUMNS).order_by(AuditEntry.seq)
+        )
+        try:
+            for rows in result.partitions():
+                if not verifier.feed(rows):
+                    break
+        finally:
+            result.close()
+        return verifier.finish(tuple(head) if head is not None else None)
+
+
+def verify_stored_chain(
+    sessions: sessionmaker[Session], trusted: Mapping[str, Ed25519PublicKey] | None = None
+) -> LogReport:
+    """:func:`verify_log` for callers holding a session factory."""
+    return verify_log(sessions.kw["bind"], trusted or {})
+
+
+def record_reading(
+    runtime: Runtime,
+    actor: Actor,
+    action: str,
+    *,
+    subjects: tuple[Subject, ...] = (),
+    details: Mapping[str, Scalar] | None = None,
+    request_id: str | None = None,
+) -> RecordedEntry:
+    """Log that the privacy desk read the log, committed on its own."""
+    with runtime.transaction() as session:
+        return record(
+            session,
+            Event(
+                action=action,
+                actor=actor,
+                subjects=subjects,
+                details=dict(details or {}),
+                request_id=request_id,
+            ),
+            clock=runtime.clock,
+        )

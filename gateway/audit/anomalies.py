@@ -1,0 +1,206 @@
+"""Flags for the privacy desk's review (``gateway audit anomalies``).
+
+A flag is a reason to look, not a verdict. The rules, each with why:
+
+``volume`` — a reseller received far more distinct customers in a day than its norm: more
+  than :data:`VOLUME_FACTOR` times its daily mean over the :data:`BASELINE_DAYS` days before
+  (days without access count as zero), and at least :data:`VOLUME_FLOOR` customers. A bulk
+  pull is what a leak in progress, or a scraper behind a stolen client, looks like; the floor
+  keeps small resellers' ordinary days quiet. A first-ever day with a big pull is flagged too:
+  an initial sync is worth a glance.
+
+``denials`` — one client refused :data:`DENIAL_BURST` times or more within
+  :data:`DENIAL_SPAN`. A working integration is rarely refused; bursts mean probing for
+  customers who did not designate the reseller, a revoked client still trying, or a broken
+  integration to fix.
+
+``off_hours`` — single-customer look-ups (``customers.read``) outside weekday business hours
+  in Japan (:data:`BUSINESS_HOURS` JST, Monday to Friday). Look-ups happen when a customer
+  calls; customers call in business hours (the privacy desk itself, paragraph 7, answers
+  weekdays 10:00–17:00; resellers' call centres keep longer hours, hence the wider window).
+  Incremental syncs (``customers.list``) are machine work that runs at any hour and are not
+  flagged. Public holidays are not known to the gateway and count as weekdays.
+
+``withheld`` — a reseller asked for a customer who is withheld (refused by rule
+  ``customer_not_withheld``: stop of use under paragraph 6, or contract ended). Its system
+  should have dropped the customer; asking again suggests a stale copy the reseller keeps.
+  Every such pair (reseller, customer) is flagged, with how often and when.
+
+Days are Japan's calendar days (JST, UTC+9), the resellers' working days.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from gateway.audit.models import AuditEntry
+from gateway.audit.reports import DATA_ACTIONS
+from gateway.audit.window import Window
+
+JST = timezone(timedelta(hours=9), "JST")
+VOLUME_FACTOR = 3
+VOLUME_FLOOR = 20
+BASELINE_DAYS = 28
+DENIAL_BURST = 5
+DENIAL_SPAN = timedelta(minutes=10)
+BUSINESS_HOURS = (8, 20)  # from 08:00 to 20:00 JST
+WITHHELD_RULE = "customer_not_withheld"
+_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+@dataclass
+class Flag:
+    rule: str
+    partner: str | None
+    first: str
+    last: str
+    count: int
+    detail: str
+    client: str | None = None
+    customer: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "partner": self.partner,
+            "client": self.client,
+            "customer": self.customer,
+            "first": self.first,
+            "last": self.last,
+            "count": self.count,
+            "detail": self.detail,
+        } | self.extra
+
+
+def _moment(at: str) -> datetime:
+    return datetime.strptime(at, _FORMAT).replace(tzinfo=UTC)
+
+
+def _partner(subjects: list[list[str]]) -> str | None:
+    return next((subject_id for kind, subject_id in subjects if kind == "partner"), None)
+
+
+def _rows(connection: Connection, start: datetime, end: datetime) -> Iterator[Any]:
+    """Reseller data requests in ``[start, end)``, by the time index, in log order."""
+    query = (
+        select(
+            AuditEntry.at,
+            AuditEntry.actor_id,
+            AuditEntry.action,
+            AuditEntry.outcome,
+            AuditEntry.rule,
+            AuditEntry.subjects,
+        )
+        .where(AuditEntry.at >= start.strftime(_FORMAT), AuditEntry.at < end.strftime(_FORMAT))
+        .where(AuditEntry.action.in_((*DATA_ACTIONS, "token.issue")))
+        .order_by(AuditEntry.seq)
+    )
+    yield from connection.execution_options(yield_per=10_000).execute(query)
+
+
+def find_anomalies(connection: Connection, window: Window) -> list[Flag]:
+    flags: list[Flag] = []
+    daily: dict[tuple[str, date], set[str]] = {}
+    volume_first: dict[tuple[str, date], tuple[str, str]] = {}
+    denials: dict[str, deque[tuple[datetime, str, str | None, str]]] = {}
+    open_bursts: dict[str, Flag] = {}
+    off_hours: dict[tuple[str, date], Flag] = {}
+    withheld: dict[tuple[str, str], Flag] = {}
+
+    baseline_start = window.start - timedelta(days=BASELINE_DAYS + 1)
+    for row in _rows(connection, baseline_start, window.end):
+        moment = _moment(row.at)
+        subjects = json.loads(row.subjects)
+        partner = _partner(subjects)
+        customers = [subject_id for kind, subject_id in subjects if kind == "customer"]
+        local = moment.astimezone(JST)
+        if row.outcome == "allowed" and row.action in DATA_ACTIONS and partner is not None:
+            key = (partner, local.date())
+            daily.setdefault(key, set()).update(customers)
+            first, _ = volume_first.get(key, (row.at, row.at))
+            volume_first[key] = (first, row.at)
+        if moment < window.start:
+            continue  # before the window: baseline only
+        if row.outcome == "denied":
+            _denial(row, moment, partner, denials, open_bursts, flags)
+            if row.rule == WITHHELD_RULE and partner is not None:
+                for customer in customers:
+                    flag = withheld.get((partner, customer))
+                    if flag is None:
+                        flag = withheld[(partner, customer)] = Flag(
+                            "withheld", partner, row.at, row.at, 0,
+                            "requests for a withheld customer (stop of use or contract ended)",
+                            client=row.actor_id, customer=customer,
+                        )  # fmt: skip
+                    flag.last, flag.count = row.at, flag.count + 1
+        elif row.action == "customers.read" and partner is not None and _off_hours(local):
+            key = (partner, local.date())
+            flag = off_hours.get(key)
+            if flag is None:
+                flag = off_hours[key] = Flag(
+                    "off_hours", partner, row.at, row.at, 0,
+                    f"single-customer look-ups outside weekdays "
+                    f"{BUSINESS_HOURS[0]:02d}:00-{BUSINESS_HOURS[1]:02d}:00 JST",
+                    client=row.actor_id,
+                )  # fmt: skip
+            flag.last, flag.count = row.at, flag.count + 1
+    flags.extend(_volume_flags(daily, volume_first, window))
+    flags.extend(off_hours.values())
+    flags.extend(withheld.values())
+    return sorted(flags, key=lambda f: (f.first, f.rule, f.partner or "", f.customer or ""))
+
+
+def _off_hours(local: datetime) -> bool:
+    return local.weekday() >= 5 or not (BUSINESS_HOURS[0] <= local.hour < BUSINESS_HOURS[1])
+
+
+def _denial(row, moment, partner, denials, open_bursts, flags) -> None:  # type: ignore[no-untyped-def]
+    """Slide a :data:`DENIAL_SPAN` window over each client's denials; one flag a burst,
+    growing while the burst goes on."""
+    recent = denials.setdefault(row.actor_id, deque())
+    recent.append((moment, row.at, partner, row.rule))
+    while moment - recent[0][0] > DENIAL_SPAN:
+        recent.popleft()
+    burst = open_bursts.get(row.actor_id)
+    if burst is not None and moment - _moment(burst.last) <= DENIAL_SPAN:
+        burst.last, burst.count = row.at, burst.count + 1
+        burst.extra["rules"] = sorted(set(burst.extra["rules"]) | {row.rule})
+        return
+    if len(recent) >= DENIAL_BURST:
+        burst = Flag(
+            "denials", partner, recent[0][1], row.at, len(recent),
+            f"{DENIAL_BURST} or more refusals within {int(DENIAL_SPAN.total_seconds() // 60)} "
+            "minutes",
+            client=row.actor_id, extra={"rules": sorted({r[3] for r in recent})},
+        )  # fmt: skip
+        open_bursts[row.actor_id] = burst
+        flags.append(burst)
+
+
+def _volume_flags(daily, volume_first, window: Window) -> Iterator[Flag]:  # type: ignore[no-untyped-def]
+    first_day = window.start.astimezone(JST).date()
+    last_day = (window.end - timedelta(microseconds=1)).astimezone(JST).date()
+    for (partner, day), customers in sorted(daily.items()):
+        if not first_day <= day <= last_day:
+            continue
+        before = [
+            len(daily.get((partner, day - timedelta(days=back)), ()))
+            for back in range(1, BASELINE_DAYS + 1)
+        ]
+        mean = sum(before) / BASELINE_DAYS
+        if len(customers) >= VOLUME_FLOOR and len(customers) > VOLUME_FACTOR * mean:
+            first, last = volume_first[(partner, day)]
+            yield Flag(
+                "volume", partner, first, last, len(customers),
+                f"{len(customers)} customers on {day.isoformat()} (JST), against a daily mean "
+                f"of {mean:.1f} over the {BASELINE_DAYS} days before",
+                extra={"day": day.isoformat(), "baseline": round(mean, 1)},
+            )  # fmt: skip

@@ -1,0 +1,185 @@
+"""The privacy desk's reports: a customer's disclosures, and a reseller's for a leak.
+
+Both read the subject index ``audit_subjects (kind, subject_id, seq)`` and join entries by
+their key, so their cost follows the size of the answer, not of the log:
+
+- :func:`customer_report` (paragraph 6: "who received my data?") — every data request naming
+  the customer: the disclosures (reseller, client, items, purpose, time, allowlist version)
+  and the refusals (with the rule that refused);
+- :func:`breach_report` (sizing a leak for the regulator) — every customer whose data the
+  reseller received in a window, with the items, first and last time and count, and totals.
+
+Only the reseller data actions (``customers.list``, ``customers.read``) are disclosures; the
+desk's own reads, which name the same subjects, are not.
+
+A breach window is found by the time index: the first and last entries inside it give a range
+of entry numbers, and the partner's index entries are read in that range only, then each
+entry's own time is checked. Entries are numbered and timestamped under the same lock, so
+times rise with numbers as long as the nodes' clocks agree (keep them on NTP).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, select
+
+from gateway.audit.models import AuditEntry, AuditSubject
+from gateway.audit.window import Window
+
+DATA_ACTIONS = ("customers.list", "customers.read")
+
+_COLUMNS = (
+    AuditEntry.seq,
+    AuditEntry.at,
+    AuditEntry.actor_id,
+    AuditEntry.action,
+    AuditEntry.outcome,
+    AuditEntry.rule,
+    AuditEntry.purpose,
+    AuditEntry.items,
+    AuditEntry.allowlist_version,
+    AuditEntry.request_id,
+    AuditEntry.subjects,
+)
+
+
+def _subjects(raw: str, kind: str) -> list[str]:
+    return [subject_id for subject_kind, subject_id in json.loads(raw) if subject_kind == kind]
+
+
+def _event(row: Row[Any]) -> dict[str, Any]:
+    partners = _subjects(row.subjects, "partner")
+    return {
+        "seq": row.seq,
+        "at": row.at,
+        "partner": partners[0] if partners else None,
+        "client": row.actor_id,
+        "action": row.action,
+        "items": json.loads(row.items),
+        "purpose": row.purpose,
+        "allowlist_version": row.allowlist_version,
+        "request_id": row.request_id,
+    }
+
+
+def subject_query(kind: str, subject_id: str):  # type: ignore[no-untyped-def]
+    """Entries naming a subject, read through the subject index, in log order."""
+    return (
+        select(*_COLUMNS)
+        .select_from(AuditSubject)
+        .join(AuditEntry, AuditEntry.seq == AuditSubject.seq)
+        .where(AuditSubject.kind == kind, AuditSubject.subject_id == subject_id)
+        .where(AuditEntry.action.in_(DATA_ACTIONS))
+        .order_by(AuditSubject.seq)
+    )
+
+
+def customer_report(connection: Connection, customer_id: str) -> dict[str, Any]:
+    disclosures: list[dict[str, Any]] = []
+    refusals: list[dict[str, Any]] = []
+    per_partner: dict[str, _Tally] = {}
+    for row in connection.execute(subject_query("customer", customer_id)):
+        event = _event(row)
+        if row.outcome == "allowed":
+            disclosures.append(event)
+            per_partner.setdefault(event["partner"] or "", _Tally()).add(event)
+        else:
+            refusals.append(event | {"rule": row.rule})
+    return {
+        "customer_id": customer_id,
+        "disclosures": disclosures,
+        "refusals": refusals,
+        "recipients": [
+            {"partner": partner} | tally.as_dict() for partner, tally in sorted(per_partner.items())
+        ],
+    }
+
+
+@dataclass
+class _Tally:
+    count: int = 0
+    first: str | None = None
+    last: str | None = None
+
+    def __post_init__(self) -> None:
+        self.items: set[str] = set()
+        self.purposes: set[str] = set()
+
+    def add(self, event: dict[str, Any]) -> None:
+        self.count += 1
+        self.first = self.first or event["at"]
+        self.last = event["at"]
+        self.items.update(event["items"])
+        if event["purpose"]:
+            self.purposes.add(event["purpose"])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "items": sorted(self.items),
+            "purposes": sorted(self.purposes),
+            "first": self.first,
+            "last": self.last,
+            "count": self.count,
+        }
+
+
+def seq_range(connection: Connection, window: Window) -> tuple[int, int] | None:
+    """The entry numbers of the first and last entries inside ``window``, by the time index."""
+    first_at = connection.scalar(
+        select(func.min(AuditEntry.at)).where(AuditEntry.at >= window.start_at)
+    )
+    last_at = connection.scalar(
+        select(func.max(AuditEntry.at)).where(AuditEntry.at < window.end_at)
+    )
+    if first_at is None or last_at is None or first_at > last_at:
+        return None
+    low = connection.scalar(select(func.min(AuditEntry.seq)).where(AuditEntry.at == first_at))
+    high = connection.scalar(select(func.max(AuditEntry.seq)).where(AuditEntry.at == last_at))
+    return low, high
+
+
+def breach_query(partner_id: str, window: Window, low: int, high: int):  # type: ignore[no-untyped-def]
+    return (
+        subject_query("partner", partner_id)
+        .where(AuditSubject.seq >= low, AuditSubject.seq <= high)
+        .where(AuditEntry.at >= window.start_at, AuditEntry.at < window.end_at)
+        .where(AuditEntry.outcome == "allowed")
+    )
+
+
+def breach_report(connection: Connection, partner_id: str, window: Window) -> dict[str, Any]:
+    customers: dict[str, _Tally] = {}
+    requests = 0
+    bounds = seq_range(connection, window)
+    rows: Iterable[Row[Any]] = ()
+    if bounds is not None:
+        rows = connection.execute(breach_query(partner_id, window, *bounds))
+    for row in rows:
+        requests += 1
+        event = _event(row)
+        for customer_id in _subjects(row.subjects, "customer"):
+            customers.setdefault(customer_id, _Tally()).add(event)
+    items: dict[str, int] = {}
+    for tally in customers.values():
+        for item in tally.items:
+            items[item] = items.get(item, 0) + 1
+    return {
+        "partner_id": partner_id,
+        "since": window.start_at,
+        "until": window.last_at,
+        "customers": [
+            {"customer_id": customer_id} | tally.as_dict()
+            for customer_id, tally in sorted(customers.items())
+        ],
+        "totals": {
+            "customers_affected": len(customers),
+            "items_affected": sorted(items),
+            "customers_per_item": dict(sorted(items.items())),
+            "disclosures": sum(t.count for t in customers.values()),
+            "requests": requests,
+        },
+    }
