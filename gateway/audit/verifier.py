@@ -197,9 +197,15 @@ class LogVerifier:
             for row in rows:
                 count += 1
                 number = row[0]
+                if number > seq + 1:
+                    return self._break(
+                        seq + 1,
+                        "gap",
+                        f"entries {seq + 1}..{number - 1} are missing: entry {number} follows "
+                        f"entry {seq}",
+                    )
                 if number != seq + 1:
-                    kind = "gap" if number > seq + 1 else "reordered"
-                    return self._break(number, kind, f"entry {number} follows entry {seq}")
+                    return self._break(number, "reordered", f"entry {number} follows entry {seq}")
                 if row[13] != digest_hex:
                     return self._link_broken(number, row[13])
                 digest = sha256(domain + digest + body_of(row)).digest()
@@ -357,7 +363,11 @@ def verify_export(lines: Iterable[str], trusted: Mapping[str, Ed25519PublicKey])
             else:
                 report.entries += 1
                 if state["last_hash"] is not None and seq != state["last_seq"] + 1:
-                    log._break(seq, "gap", f"entry {seq} follows entry {state['last_seq']}")
+                    log._break(
+                        state["last_seq"] + 1,
+                        "gap",
+                        f"entry {seq} follows entry {state['last_seq']}",
+                    )
                     raise _Stop
                 if state["last_hash"] is not None and row[13] != state["last_hash"]:
                     log._break(
