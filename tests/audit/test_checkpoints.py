@@ -14,8 +14,8 @@ from gateway.audit.models import AuditCheckpoint, AuditEntry
 from gateway.audit.sealing import SYSTEM, Schedule, seal, seal_if_due
 from gateway.audit.service import verify_log
 from gateway.config import Config
-from gateway.runtime import Runtime
 from gateway.errors import Conflict
+from gateway.runtime import Runtime
 from tests.audit.seeding import request
 
 
