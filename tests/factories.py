@@ -33,3 +33,41 @@ def partner(
             reference=f"NDA-{partner_id}", signed_on=signed_on, expires_on=expires_on,
         )  # fmt: skip
     return created
+
+
+def customer(session: Session, clock: Clock, customer_id: str = "C-0001", **fields: object) -> str:
+    """A customer imported through the real import door; ``fields`` override the defaults
+    (contract defaults to an active one). Returns the customer id."""
+    import io
+    import json
+
+    from gateway import allowlist
+    from gateway.customers.importer import import_customers
+
+    source = {
+        "customer_id": customer_id,
+        "name": f"Customer {customer_id}",
+        "email": f"{customer_id.lower()}@example.com",
+        "contract": {"usage_status": "active", "services": ["sync"]},
+        **fields,
+    }
+    line = (json.dumps(source, ensure_ascii=False) + "\n").encode()
+    import_customers(session, clock, OPERATOR, io.BytesIO(line), allowlist=allowlist.current())
+    return customer_id
+
+
+def designation(
+    session: Session,
+    clock: Clock,
+    customer_id: str,
+    partner_id: str = "acme",
+    *,
+    on: date | None = None,
+):
+    """``customer_id`` designates ``partner_id``, by default from a week ago."""
+    from gateway.designations import service as designations
+
+    return designations.add_designation(
+        session, clock, OPERATOR, customer_id=customer_id, partner_id=partner_id,
+        designated_on=on or today(clock) - timedelta(days=7),
+    )  # fmt: skip

@@ -147,9 +147,10 @@ def _split_nested(spec: FieldSpec, value: Any, path: str, dropped: set[str]) -> 
     return value
 
 
-def load(path: Path = DEFINITION_PATH) -> Allowlist:
-    """Read and check a definition; raises :class:`gateway.errors.ConfigurationError`."""
-    return Allowlist(read_definition(path))
+def load(path: Path | None = None) -> Allowlist:
+    """Read and check a definition (by default ``schemas/allowlist.toml``); raises
+    :class:`gateway.errors.ConfigurationError`."""
+    return Allowlist(read_definition(path or DEFINITION_PATH))
 
 
 @functools.cache
