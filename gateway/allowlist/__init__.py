@@ -53,7 +53,8 @@ class Allowlist:
         # Source records are read in the contract's names; updated_at is the gateway's own.
         self._source = {"customer_id": self._always["customer_id"], **self._by_name}
         self._input = input_schema_class((self._always["customer_id"], *self.fields), "customer")()
-        self._content = output_schema_class(self.fields, "customer_content")()
+        self._nested: dict[str, type[Schema]] = {}
+        self._content = output_schema_class(self.fields, "customer_content", self._nested)()
         self._outputs: dict[frozenset[str], Schema] = {}
         self._outputs_lock = threading.Lock()
 
@@ -118,7 +119,7 @@ class Allowlist:
             *(self._always[name] for name in ("customer_id", "updated_at")),
             *(spec for spec in self.fields if spec.name in wanted),
         )
-        built = output_schema_class(specs, "customer")()
+        built = output_schema_class(specs, "customer", self._nested)()
         with self._outputs_lock:
             return self._outputs.setdefault(wanted, built)
 

@@ -27,6 +27,8 @@ from gateway.validation import StrictSchema
 _NO_CONTROL = validate.Regexp(
     r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", error="must not contain control characters"
 )
+# A fee is an amount of money: refuse magnitudes no fee has (and no reseller could store).
+_AMOUNT = validate.Range(min=-(10**12), max=10**12)
 
 
 class _StoredText:
@@ -82,7 +84,7 @@ def _input_field(spec: FieldSpec) -> fields.Field:
     if spec.kind == "datetime":
         return fields.AwareDateTime(**presence)
     if spec.kind == "decimal":
-        return fields.Decimal(allow_nan=False, **presence)
+        return fields.Decimal(allow_nan=False, validate=_AMOUNT, **presence)
     if spec.kind == "object":
         return fields.Nested(input_schema_class(spec.children, spec.name), **presence)
     # list
@@ -102,7 +104,7 @@ def input_schema_class(specs: tuple[FieldSpec, ...], name: str) -> type[Schema]:
 # --- output -----------------------------------------------------------------------------------
 
 
-def _output_field(spec: FieldSpec) -> fields.Field:
+def _output_field(spec: FieldSpec, nested: dict[str, type[Schema]]) -> fields.Field:
     meta = {"metadata": _describe(spec)}
     if spec.kind == "string":
         return fields.String(allow_none=not spec.required, **meta)
@@ -112,17 +114,24 @@ def _output_field(spec: FieldSpec) -> fields.Field:
         return StoredDateTime(allow_none=not spec.metadata, **meta)
     if spec.kind == "decimal":
         return StoredDecimal(allow_none=True, **meta)
+    if spec.has_children and spec.name not in nested:
+        nested[spec.name] = output_schema_class(spec.children, spec.name, nested)
     if spec.kind == "object":
-        return fields.Nested(output_schema_class(spec.children, spec.name), allow_none=True, **meta)
+        return fields.Nested(nested[spec.name], allow_none=True, **meta)
     if spec.of == "object":
-        inner: fields.Field = fields.Nested(output_schema_class(spec.children, spec.name))
+        inner: fields.Field = fields.Nested(nested[spec.name])
     else:
         inner = fields.String()
     return fields.List(inner, allow_none=True, **meta)
 
 
-def output_schema_class(specs: tuple[FieldSpec, ...], name: str) -> type[Schema]:
-    declared = {spec.name: _output_field(spec) for spec in specs}
+def output_schema_class(
+    specs: tuple[FieldSpec, ...], name: str, nested: dict[str, type[Schema]] | None = None
+) -> type[Schema]:
+    """A dump schema declaring exactly ``specs``. ``nested`` caches the nested schema classes
+    (``ContractOutput`` …) so every output schema shares them (one OpenAPI component each)."""
+    nested = {} if nested is None else nested
+    declared = {spec.name: _output_field(spec, nested) for spec in specs}
     return Schema.from_dict(declared, name=f"{_camel(name)}Output")
 
 

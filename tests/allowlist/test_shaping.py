@@ -86,6 +86,12 @@ def test_schemas_are_built_once_per_field_set():
     assert current.output_schema(["name"]) is not first
 
 
+def test_output_schemas_share_their_nested_schemas():
+    current = allowlist.load()
+    one, other = current.output_schema(["contract"]), current.output_schema(["contract", "fees"])
+    assert one.fields["contract"].nested is other.fields["contract"].nested
+
+
 def test_every_subset_of_fields_shapes_exactly():
     current = allowlist.load()
     for size in (1, 2, 3):

@@ -217,6 +217,11 @@ BAD = {
         json.dumps(record("C-9", fees={"monthly_amount": "lots"})).encode(),
         "fees: monthly_amount: Not a valid number",
     ),
+    "absurd amount": (
+        b'{"customer_id": "C-9", "contract": {"usage_status": "active"},'
+        b' "fees": {"monthly_amount": 1e999}}',
+        "fees: monthly_amount: Must be greater than or equal to",
+    ),
     "too long": (json.dumps(record("C-9", name="x" * 201)).encode(), "name: Longer than"),
     "control characters": (
         json.dumps(record("C-9", name="A\x1b[31mB")).encode(),
