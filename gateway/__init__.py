@@ -29,9 +29,11 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
 
     from gateway.health.views import blueprint as health
     from gateway.oauth import views as oauth
+    from gateway.sharing.views import blueprint as sharing
 
     app.register_blueprint(health)
     oauth.init_app(app, runtime)
+    app.register_blueprint(sharing)
     return app
 
 

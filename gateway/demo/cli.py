@@ -51,7 +51,7 @@ def _demo_client(session: Session, cli: CliContext) -> tuple[str, str] | None:
         return None
     client, secret = clients.add_client(
         session, cli.runtime.clock, DEMO_ACTOR, partner_id="demo-reseller",
-        scopes=" ".join(clients.PARTNER_SCOPES), with_secret=True, request_id=cli.request_id,
+        scopes=" ".join(clients.partner_scopes()), with_secret=True, request_id=cli.request_id,
     )  # fmt: skip
     assert secret is not None
     return client.client_id, secret

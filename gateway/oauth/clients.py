@@ -17,6 +17,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from gateway import allowlist
 from gateway.audit.spine import Actor, Event, Subject, record
 from gateway.clock import Clock, isoformat
 from gateway.errors import Conflict, InvalidInput, NotFound
@@ -32,8 +33,11 @@ from gateway.oauth.secrets import generate_secret, hash_secret
 from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
 from gateway.partners.service import get_partner
 
-# The partner API's scopes (DESIGN, data contract): each grants a group of allowlisted fields.
-PARTNER_SCOPES = ("customers:contact", "customers:contract", "customers:inquiries")
+
+def partner_scopes() -> tuple[str, ...]:
+    """The partner API's scopes, as the allowlist groups its fields (DESIGN, data contract)."""
+    return allowlist.current().scopes
+
 
 _PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
 _ASYMMETRIC = {"EC", "RSA", "OKP"}
@@ -42,15 +46,14 @@ _MAX_KEYS = 10
 
 def parse_scopes(raw: str) -> tuple[str, ...]:
     """A space-separated scope list (RFC 6749 §3.3), each one a partner scope."""
+    known = partner_scopes()
     scopes = tuple(dict.fromkeys(raw.split()))
     if not scopes:
-        raise InvalidInput("scopes: give at least one of " + " ".join(PARTNER_SCOPES))
-    unknown = [s for s in scopes if s not in PARTNER_SCOPES]
+        raise InvalidInput("scopes: give at least one of " + " ".join(known))
+    unknown = [s for s in scopes if s not in known]
     if unknown:
-        raise InvalidInput(
-            f"scopes: unknown {' '.join(unknown)}; choose from {' '.join(PARTNER_SCOPES)}"
-        )
-    return tuple(s for s in PARTNER_SCOPES if s in scopes)
+        raise InvalidInput(f"scopes: unknown {' '.join(unknown)}; choose from {' '.join(known)}")
+    return tuple(s for s in known if s in scopes)
 
 
 def parse_public_jwks(text: str) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
 from gateway.clock import today
 from gateway.errors import PROBLEM_BASE, AuditUnavailable, problem_response
+from gateway.oauth.clients import partner_scopes
 from gateway.oauth.keys import ALGORITHM, SigningKeys
 from gateway.oauth.models import ACTIVE, AccessToken, OAuthClient
 from gateway.oauth.server import Endpoints
@@ -220,9 +221,10 @@ def deny(access_session: Session, rule: Rule, *, action: str, actor: Actor,
     )
 
 
-def require_token(action: str, scopes_any: Iterable[str]) -> Callable:
-    """Protect a partner endpoint; ``action`` names it in the log."""
-    needed = frozenset(scopes_any)
+def require_token(action: str, scopes_any: Iterable[str] | None = None) -> Callable:
+    """Protect a partner endpoint; ``action`` names it in the log. The token needs one of
+    ``scopes_any`` (default: any partner scope)."""
+    fixed = frozenset(scopes_any) if scopes_any is not None else None
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
@@ -230,6 +232,7 @@ def require_token(action: str, scopes_any: Iterable[str]) -> Callable:
             runtime = current_app.extensions["gateway"]
             verifier: TokenVerifier = current_app.extensions["oauth"].verifier
             now = int(runtime.clock.now().timestamp())
+            needed = fixed if fixed is not None else frozenset(partner_scopes())
             session = runtime.sessions()
             try:
                 session.begin()

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
 from gateway.errors import AuditUnavailable, problem_response
 from gateway.keystore import KeystoreError
-from gateway.oauth.clients import PARTNER_SCOPES
+from gateway.oauth.clients import partner_scopes
 from gateway.oauth.keys import SigningKeys
 from gateway.oauth.models import CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT
 from gateway.oauth.resource import UNAUTHENTICATED, TokenVerifier
@@ -67,7 +67,7 @@ def metadata() -> Response:
             "revocation_endpoint": e.revocation,
             "grant_types_supported": ["client_credentials"],
             "response_types_supported": [],
-            "scopes_supported": list(PARTNER_SCOPES),
+            "scopes_supported": list(partner_scopes()),
             "token_endpoint_auth_methods_supported": auth_methods,
             "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
             "introspection_endpoint_auth_methods_supported": auth_methods,

@@ -11,7 +11,6 @@ from gateway.allowlist.definition import parse_definition, read_definition
 from gateway.config import Config
 from gateway.customers.service import CONTRACT_ENDED
 from gateway.errors import ConfigurationError
-from gateway.oauth.clients import PARTNER_SCOPES
 from gateway.runtime import Runtime
 
 # DESIGN.md, the data contract table.
@@ -63,8 +62,13 @@ def test_every_shared_field_is_traced_to_an_item_of_paragraph_3():
         assert spec.item in PARAGRAPH_3_ITEMS, spec.name
 
 
-def test_allowlist_scopes_are_the_oauth_scopes():
-    assert set(allowlist.load().scopes) == set(PARTNER_SCOPES)
+def test_allowlist_scopes_are_the_contracts_oauth_scopes():
+    # The OAuth door takes its scopes from the allowlist; these are the contract's names.
+    assert allowlist.load().scopes == (
+        "customers:contact",
+        "customers:contract",
+        "customers:inquiries",
+    )
 
 
 def test_contract_ended_statuses_are_in_the_usage_status_vocabulary():

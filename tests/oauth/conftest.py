@@ -19,7 +19,7 @@ from gateway import create_app
 from gateway.audit.spine import Event, record
 from gateway.clock import FixedClock
 from gateway.oauth import clients
-from gateway.oauth.clients import PARTNER_SCOPES
+from gateway.oauth.clients import partner_scopes
 from gateway.oauth.keys import init_keys
 from gateway.oauth.resource import require_token
 from tests import factories
@@ -91,7 +91,7 @@ def _add_client(runtime, clock, partner_id, scopes, *, secret: bool) -> Reseller
 def make_reseller(app, clock):
     runtime = app.extensions["gateway"]
 
-    def make(partner_id="acme", *, scopes=" ".join(PARTNER_SCOPES), secret=True, **partner_kw):
+    def make(partner_id="acme", *, scopes=" ".join(partner_scopes()), secret=True, **partner_kw):
         with runtime.transaction() as session:
             if session.get(factories.Partner, partner_id) is None:
                 factories.partner(session, clock, partner_id, **partner_kw)

@@ -1,0 +1,38 @@
+"""The partner API's query parameters. Unknown or repeated parameters are refused, not
+ignored: a typo in ``fields`` or ``purpose`` must not silently widen or narrow a request."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from gateway.sharing.service import DEFAULT_LIMIT, MAX_LIMIT
+from gateway.validation import StrictSchema
+
+_PURPOSE = "The joint-use purpose of this access: `inquiry_response` or `service_contact`."
+_FIELDS = (
+    "Comma-separated top-level fields to return, within the token's scopes; "
+    "`customer_id` and `updated_at` always come. Default: every field the scopes grant."
+)
+
+
+class CustomerQuery(StrictSchema):
+    purpose = fields.String(required=True, metadata={"description": _PURPOSE})
+    fields = fields.String(
+        load_default=None, validate=validate.Length(min=1, max=500),
+        metadata={"description": _FIELDS},
+    )  # fmt: skip
+
+
+class CustomerListQuery(CustomerQuery):
+    updated_since = fields.AwareDateTime(
+        load_default=None,
+        metadata={"description": "ISO 8601 with an offset: customers changed since then."},
+    )
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT),
+        metadata={"description": f"Page size, 1 to {MAX_LIMIT}."},
+    )  # fmt: skip
+    cursor = fields.String(
+        load_default=None, validate=validate.Length(min=1, max=200),
+        metadata={"description": "`next_cursor` of the previous page, as given."},
+    )  # fmt: skip
