@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -185,12 +186,14 @@ def plan(engine: Engine, statement) -> str:  # type: ignore[no-untyped-def]
 
 
 def measure(engine: Engine, args: argparse.Namespace, keys: CheckpointKeys) -> None:
-    began = time.perf_counter()
-    report = verify_log(engine, keys.trusted())
-    spent = time.perf_counter() - began
-    assert report.intact, report.as_dict()
-    print(f"verify: {report.entries:,} entries, {report.checkpoints} checkpoints in "
-          f"{spent:.1f} s = {report.entries / spent:,.0f} entries/s")  # fmt: skip
+    for workers in (1, args.workers):
+        began = time.perf_counter()
+        report = verify_log(engine, keys.trusted(), workers=workers)
+        spent = time.perf_counter() - began
+        assert report.intact, report.as_dict()
+        label = "one process" if workers == 1 else f"{workers or os.cpu_count()} worker processes"
+        print(f"verify ({label}): {report.entries:,} entries, {report.checkpoints} checkpoints "
+              f"in {spent:.1f} s = {report.entries / spent:,.0f} entries/s")  # fmt: skip
 
     with snapshot(engine) as connection:  # a customer disclosed in the middle of the log
         customer = connection.scalar(
@@ -242,6 +245,7 @@ def main() -> None:
     parser.add_argument("--spacing", type=float, default=3.0, help="seconds between entries")
     parser.add_argument("--checkpoint-every", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=0, help="verify processes (0: one a CPU)")
     parser.add_argument("--database-url", help="an empty database (default: a fresh SQLite file)")
     parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL")
     parser.add_argument("--keep", metavar="DIR", help="keep the SQLite file and keys in DIR")

@@ -62,10 +62,21 @@ def _keys(cli: CliContext) -> CheckpointKeys:
     help="Trust this checkpoint key file (checkpoint-keys.json or a PEM public key). "
     "Default: the keys directory's published list.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Processes for a large log (0: one a CPU; 1: this process only).",
+)
 @json_option
 @pass_cli
 def verify(
-    cli: CliContext, export_file: Path | None, public_keys: tuple[Path, ...], as_json: bool
+    cli: CliContext,
+    export_file: Path | None,
+    public_keys: tuple[Path, ...],
+    workers: int,
+    as_json: bool,
 ) -> None:
     """Check the log's chain, every checkpoint's signature and the log against every
     checkpoint; name the first entry altered, removed, inserted, reordered or cut off.
@@ -83,7 +94,7 @@ def verify(
     if not public_keys:
         trusted = _keys(cli).trusted()
     runtime = cli.runtime
-    report = verify_log(runtime.engine, trusted)
+    report = verify_log(runtime.engine, trusted, workers=workers)
     try:
         problem = report.first_break
         record_reading(

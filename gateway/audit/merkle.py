@@ -77,6 +77,27 @@ class Frontier:
     def copy(self) -> Frontier:
         return Frontier(self.size, self.nodes)
 
+    def extended(self, following: Frontier) -> Frontier:
+        """This tree followed by the leaves of ``following``, hashed without those leaves.
+
+        Valid when this tree's size is a multiple of the power of two at or above
+        ``following.size`` (a chunk aligned on its size): each of ``following``'s perfect
+        subtrees then lands where a subtree of its size starts in the whole tree."""
+        nodes, size = list(self.nodes), self.size
+        heights = [
+            h for h in range(following.size.bit_length() - 1, -1, -1) if following.size >> h & 1
+        ]
+        for digest, height in zip(following.nodes, heights, strict=True):
+            if size % (1 << height):
+                raise ValueError("the following tree is not aligned on its size")
+            position = size >> height
+            while position & 1:
+                digest = _sha256(_NODE + nodes.pop() + digest).digest()
+                position >>= 1
+            nodes.append(digest)
+            size += 1 << height
+        return Frontier(size, nodes)
+
 
 def covering_subtrees(start: int, end: int, size: int) -> Iterator[tuple[int, int]]:
     """The largest subtrees of the tree of ``size`` leaves that exactly tile leaves

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audit.checkpoint import Statement
@@ -70,9 +70,22 @@ def checkpoint_of(row: AuditCheckpoint) -> Checkpoint:
     )
 
 
-def verify_log(engine: Engine, trusted: Mapping[str, Ed25519PublicKey]) -> LogReport:
+def verify_log(
+    engine: Engine, trusted: Mapping[str, Ed25519PublicKey], *, workers: int = 1
+) -> LogReport:
     """Verify the whole stored log — chain, checkpoints, head row — in one snapshot, so that
-    entries appended while it runs are neither missed nor mistaken for forgeries."""
+    entries appended while it runs are neither missed nor mistaken for forgeries.
+
+    ``workers`` other than 1 (0: one a CPU) spreads a large log over processes
+    (``gateway.audit.parallel``); entries are append-only, so each worker's own snapshot
+    holds the same entries up to the head the parent read."""
+    if workers != 1:
+        from gateway.audit.parallel import CHUNK_BITS, verify_log_parallel
+
+        with snapshot(engine) as connection:
+            top = connection.scalar(select(func.max(AuditEntry.seq))) or 0
+        if top > 2 << CHUNK_BITS:
+            return verify_log_parallel(engine, trusted, workers=workers or None)
     with snapshot(engine) as connection:
         head = connection.execute(
             select(AuditHead.seq, AuditHead.entry_hash).where(AuditHead.id == HEAD_ROW_ID)

@@ -180,6 +180,57 @@ class LogVerifier:
         verifier._seq, verifier._hash, verifier._frontier = seq, bytes.fromhex(head_hash), frontier
         return verifier
 
+    @property
+    def position(self) -> int:
+        """The last entry checked."""
+        return self._seq
+
+    @property
+    def head_hex(self) -> str:
+        return self._hash.hex()
+
+    @property
+    def recent(self) -> dict[int, str]:
+        return self._recent
+
+    def checkpoint_sizes(self) -> list[int]:
+        """The sizes of the checkpoints whose signatures hold, in order."""
+        return [c.statement.size for c in self._valid]
+
+    def absorb(self, chunk: Any, chunk_size: int) -> bool:
+        """Take in a chunk checked by a worker (``gateway.audit.parallel``); False on a break."""
+        if self.stopped:
+            return False
+        if chunk.first_seq is None:
+            return True  # nothing in this range: missing entries show at the next one, or the end
+        if chunk.first_seq > self._seq + 1:
+            return self._break(
+                self._seq + 1,
+                "gap",
+                f"entries {self._seq + 1}..{chunk.first_seq - 1} are missing: entry "
+                f"{chunk.first_seq} follows entry {self._seq}",
+            )
+        if chunk.first_prev != self._hash.hex():
+            return self._link_broken(chunk.first_seq, chunk.first_prev)
+        base = self._frontier
+        for size, nodes, head_hex in chunk.marks:
+            local = merkle.Frontier(size - base.size, nodes)
+            self._frontier = base.extended(local)
+            self._seq, self._hash = size, bytes.fromhex(head_hex)
+            if not self._check_checkpoint(head_hex):
+                return False
+        self.report.entries += chunk.count
+        if chunk.first_break is not None:
+            if chunk.last_seq > self._seq:
+                self._seq, self._hash = chunk.last_seq, bytes.fromhex(chunk.last_hash)
+            self.report.first_break = chunk.first_break
+            self.stopped = True
+            return False
+        self._frontier = base.extended(merkle.Frontier(chunk.count, chunk.nodes))
+        self._seq, self._hash = chunk.last_seq, bytes.fromhex(chunk.last_hash)
+        self._recent = dict(chunk.recent)
+        return True
+
     def feed(self, rows: Iterable[Sequence[Any]]) -> bool:
         """Check ``rows``; False once a break is found (the caller may stop reading)."""
         if self.stopped:

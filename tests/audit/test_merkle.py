@@ -74,3 +74,14 @@ def test_fast_entry_body_is_the_canonical_body(value):
     entry["seq"] = 12345
     row = tuple(entry.get(name) for name in ENTRY_COLUMNS)
     assert fast_entry_body(row) == entry_body(entry)
+
+
+@pytest.mark.parametrize(("bits", "size"), [(2, 4), (2, 13), (3, 8), (3, 29), (4, 100)])
+def test_a_tree_extended_by_aligned_chunks_is_the_whole_tree(bits, size):
+    chunk, whole = 1 << bits, merkle.Frontier()
+    for low in range(0, size, chunk):
+        part = merkle.Frontier()
+        for leaf in _leaves(size)[low : low + chunk]:
+            part.append(leaf)
+        whole = whole.extended(part)
+    assert (whole.size, whole.root()) == (size, _mth(_leaves(size)))

@@ -12,6 +12,7 @@ from sqlalchemy import delete, insert, select, update
 from gateway.audit.chain import chain_hash, entry_body
 from gateway.audit.checkpoint import CheckpointKeys, Statement, encode_public, key_id_of, sign
 from gateway.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditSubject
+from gateway.audit.parallel import verify_log_parallel
 from gateway.audit.sealing import SYSTEM, seal
 from gateway.audit.service import verify_log
 from gateway.audit.spine import entry_as_dict
@@ -25,8 +26,7 @@ def keys(config) -> CheckpointKeys:
     return keys
 
 
-@pytest.fixture
-def sealed_log(runtime, clock, keys):
+def _seal_log(runtime, clock, keys):
     """Entries 1-6, checkpoint at 7; entries 8-10, checkpoint at 11."""
     for batch in (6, 3):
         with runtime.transaction() as session:
@@ -35,11 +35,30 @@ def sealed_log(runtime, clock, keys):
                 clock.advance(timedelta(seconds=1))
         with runtime.transaction() as session:
             seal(session, clock, keys, actor=SYSTEM)
+    return runtime
+
+
+@pytest.fixture
+def sealed_log(runtime, clock, keys, mode):
+    _seal_log(runtime, clock, keys)
     assert _verify(runtime, keys).intact
     return runtime
 
 
+@pytest.fixture(params=["one pass", "chunked"])
+def mode(request):
+    """Every finding holds for the one-pass verifier and for the chunked one (chunks of four
+    entries, here run in this process; the processes are tested below)."""
+    _MODE[0] = request.param
+    return request.param
+
+
+_MODE = ["one pass"]
+
+
 def _verify(runtime, keys):
+    if _MODE[0] == "chunked":
+        return verify_log_parallel(runtime.engine, keys.trusted(), workers=1, chunk_bits=2)
     return verify_log(runtime.engine, keys.trusted())
 
 
@@ -187,3 +206,16 @@ def test_verify_command_reports_the_break_and_exits_non_zero(cli, sealed_log):
     result = cli("audit", "verify")
     assert result.exit_code == 1
     assert "NOT INTACT at entry 2 (altered)" in result.stdout
+
+
+@pytest.mark.slow
+def test_worker_processes_find_what_one_pass_finds(runtime, clock, keys):
+    sealed_log = _seal_log(runtime, clock, keys)
+    spread = verify_log_parallel(sealed_log.engine, keys.trusted(), workers=2, chunk_bits=2)
+    assert spread.intact and (spread.entries, spread.sealed_size) == (11, 11)
+    with sealed_log.transaction() as session:
+        drop_append_only_triggers(session)
+        session.execute(update(AuditEntry).where(AuditEntry.seq == 6).values(rule="x"))
+    spread = verify_log_parallel(sealed_log.engine, keys.trusted(), workers=2, chunk_bits=2)
+    assert (spread.first_break.seq, spread.first_break.kind) == (6, "altered")
+    assert spread.as_dict() == verify_log(sealed_log.engine, keys.trusted()).as_dict()
