@@ -29,11 +29,13 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
 
     from gateway.health.views import blueprint as health
     from gateway.oauth import views as oauth
+    from gateway.sharing.openapi import blueprint as openapi
     from gateway.sharing.views import blueprint as sharing
 
     app.register_blueprint(health)
     oauth.init_app(app, runtime)
     app.register_blueprint(sharing)
+    app.register_blueprint(openapi)
     return app
 
 

@@ -1,0 +1,39 @@
+"""``GET /openapi.json`` is a valid OpenAPI 3.1 document generated from the schemas in use."""
+
+from __future__ import annotations
+
+from openapi_spec_validator import validate
+
+from gateway import allowlist
+
+
+def test_openapi_is_valid_31_and_covers_the_partner_api_and_oauth(http):
+    document = http.get("/openapi.json").json
+    validate(document)
+    assert document["openapi"] == "3.1.0"
+    assert {
+        "/v1/customers", "/v1/customers/{customer_id}", "/oauth/token", "/oauth/introspect",
+        "/oauth/revoke", "/.well-known/oauth-authorization-server", "/oauth/jwks.json",
+    } <= set(document["paths"])  # fmt: skip
+
+
+def test_openapi_customer_is_exactly_the_allowlist(http):
+    document = http.get("/openapi.json").json
+    customer = document["components"]["schemas"]["Customer"]
+    assert set(customer["properties"]) == set(allowlist.current().field_names)
+    assert customer["additionalProperties"] is False
+
+
+def test_openapi_declares_the_security_scheme_and_problem_shape(http):
+    document = http.get("/openapi.json").json
+    flow = document["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]
+    assert flow["tokenUrl"].endswith("/oauth/token")
+    assert set(flow["scopes"]) == {"customers:contact", "customers:contract",
+                                   "customers:inquiries"}  # fmt: skip
+    operation = document["paths"]["/v1/customers"]["get"]
+    names = {p["name"] for p in operation["parameters"]}
+    assert names == {"purpose", "fields", "updated_since", "limit", "cursor"}
+    assert "application/problem+json" in operation["responses"]["403"]["content"]
+    assert set(document["components"]["schemas"]["Problem"]["properties"]) >= {
+        "type", "title", "status", "detail",
+    }  # fmt: skip
