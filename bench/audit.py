@@ -127,7 +127,7 @@ def fill(engine: Engine, args: argparse.Namespace, keys: CheckpointKeys) -> floa
         )
         raw.commit()
         if engine.dialect.name == "postgresql":
-            raw.autocommit = True
+            raw.driver_connection.autocommit = True
             raw.cursor().execute("VACUUM ANALYZE")
         else:
             raw.cursor().execute("ANALYZE")

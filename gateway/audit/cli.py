@@ -6,6 +6,7 @@ verify · checkpoint · keys init|rotate · export · report customer · report 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from gateway.audit.reading import snapshot
 from gateway.audit.sealing import Schedule, schedule_of, seal
 from gateway.audit.service import checkpoint_of, record_reading, verify_log
 from gateway.audit.spine import Event, Outcome, Subject, record
-from gateway.audit.verifier import LogReport, verify_export
+from gateway.audit.verifier import ExportFormatError, LogReport, verify_export
 from gateway.audit.window import Window, parse_bound
 from gateway.cli import EXIT_REFUSED, CliContext, emit_json, emit_table, fail, json_option, pass_cli
 from gateway.clock import isoformat
@@ -87,8 +88,11 @@ def verify(
     if export_file is not None:
         if not public_keys:
             fail("--export needs --public-key: an export is verified with the published key")
-        with open(export_file, encoding="utf-8") as lines:
-            report = verify_export(lines, trusted)
+        try:
+            with open(export_file, encoding="utf-8") as lines:
+                report = verify_export(lines, trusted)
+        except (ExportFormatError, KeyError, TypeError, ValueError) as error:
+            fail(f"{export_file} is not a readable access-log export: {error}")
         _print_verification(report, as_json, export=True)
         return
     if not public_keys:
@@ -277,11 +281,28 @@ def export(cli: CliContext, fmt: str, output: Path | None, **filters: str | None
     keys.init(isoformat(runtime.clock.now()))
     with runtime.transaction() as session:
         anchor = checkpoint_of(
-            seal(session, runtime.clock, keys, actor=cli.operator, request_id=cli.request_id)  # type: ignore[arg-type]
+            seal(
+                session,
+                runtime.clock,
+                keys,
+                actor=cli.operator,
+                trigger="export",
+                request_id=cli.request_id,
+            )  # type: ignore[arg-type]
         )
     count = ExportCount()
     render = render_csv if fmt == "csv" else render_jsonl
-    target = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout  # noqa: SIM115
+    # The log names customers and resellers: an export file is owner-only, like the keys.
+    target = (
+        os.fdopen(
+            os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+            "w",
+            encoding="utf-8",
+            newline="",
+        )
+        if output
+        else sys.stdout
+    )
     try:
         with snapshot(runtime.engine) as connection:
             records = export_records(

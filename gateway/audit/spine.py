@@ -16,8 +16,12 @@ Actions are ``noun.verb`` names; the vocabulary, which the privacy desk's report
 - resellers (actor: the OAuth client; subjects: ``partner``, ``client`` and, for data, each
   ``customer`` disclosed): ``token.issue``, ``token.introspect``, ``token.revoke``,
   ``customers.list``, ``customers.read``;
-- the privacy desk and the system: ``audit.checkpoint``, ``audit.verify``, ``audit.export``,
-  ``audit.report``.
+- the privacy desk and the system: ``audit.checkpoint`` (details ``trigger``: ``manual``,
+  ``export``, ``entries`` or ``interval``; subject the signing ``key``), ``audit.verify``
+  (details: the verdict), ``audit.export`` (details: filters and format; subjects: the partner
+  or customer filtered on), ``audit.report`` (details ``report``: ``customer``, ``breach`` or
+  ``anomalies``, and the window); the checkpoint key's ``key.init`` and ``key.rotate`` carry
+  ``{"use": "checkpoint"}``.
 
 Entries carry names and ids, never personal data values: ``items`` are allowlist item names,
 ``subjects`` are ids, ``details`` are short scalars chosen by the caller for operators.

@@ -171,3 +171,28 @@ def test_config_reads_the_schedule():
         {"GATEWAY_CHECKPOINT_EVERY_ENTRIES": "50", "GATEWAY_CHECKPOINT_EVERY_SECONDS": "0"}
     )
     assert (config.checkpoint_every_entries, config.checkpoint_every_seconds) == (50, 0)
+
+
+def test_the_sealing_thread_seals_when_due(runtime, clock, keys):
+    import time
+
+    from gateway.audit.sealing import Sealer
+
+    _requests(runtime, clock, 3)
+    sealer = Sealer(runtime, keys, Schedule(every_entries=3, every_seconds=0), poll=0.02)
+    sealer.start()
+    sealer.start()  # once a process
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with runtime.transaction() as session:
+                sealed = session.scalar(select(func.max(AuditCheckpoint.size)))
+            if sealed:
+                break
+            time.sleep(0.02)
+    finally:
+        sealer.stop()
+    assert sealed == 4
+    with runtime.transaction() as session:
+        entry = session.get(AuditEntry, 4)
+    assert (entry.action, json.loads(entry.details)) == ("audit.checkpoint", {"trigger": "entries"})

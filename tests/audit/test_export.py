@@ -192,3 +192,17 @@ def test_a_bad_window_is_refused_in_one_line(cli, seeded):
     result = cli("audit", "export", "--since", "yesterday")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
+
+
+def test_an_export_file_is_owner_only(cli, seeded, tmp_path):
+    path = _export(cli, tmp_path)
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_file_that_is_not_an_export_is_refused_in_one_line(cli, tmp_path, config):
+    cli("audit", "keys", "init")
+    path = tmp_path / "not-an-export.jsonl"
+    path.write_text('{"hello": "world"}\n')
+    keys = str(config.keys_dir / "checkpoint-keys.json")
+    result = cli("audit", "verify", "--export", str(path), "--public-key", keys)
+    assert result.exit_code == 1 and "not a readable access-log export" in result.stderr
