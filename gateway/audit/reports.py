@@ -152,7 +152,10 @@ def breach_query(partner_id: str, window: Window, low: int, high: int):  # type:
 
 
 def breach_report(connection: Connection, partner_id: str, window: Window) -> dict[str, Any]:
-    customers: dict[str, _Tally] = {}
+    # One pass over the partner's requests in the window; item lists repeat, so each distinct
+    # one is decoded once.
+    customers: dict[str, list[Any]] = {}  # id -> [count, first, last, items, purposes]
+    item_lists: dict[str, list[str]] = {}
     requests = 0
     bounds = seq_range(connection, window)
     rows: Iterable[Row[Any]] = ()
@@ -160,26 +163,44 @@ def breach_report(connection: Connection, partner_id: str, window: Window) -> di
         rows = connection.execute(breach_query(partner_id, window, *bounds))
     for row in rows:
         requests += 1
-        event = _event(row)
-        for customer_id in _subjects(row.subjects, "customer"):
-            customers.setdefault(customer_id, _Tally()).add(event)
-    items: dict[str, int] = {}
+        names = item_lists.get(row.items)
+        if names is None:
+            names = item_lists[row.items] = json.loads(row.items)
+        for kind, customer_id in json.loads(row.subjects):
+            if kind != "customer":
+                continue
+            tally = customers.get(customer_id)
+            if tally is None:
+                customers[customer_id] = [1, row.at, row.at, set(names), {row.purpose}]
+            else:
+                tally[0] += 1
+                tally[2] = row.at
+                tally[3].update(names)
+                tally[4].add(row.purpose)
+    per_item: dict[str, int] = {}
     for tally in customers.values():
-        for item in tally.items:
-            items[item] = items.get(item, 0) + 1
+        for item in tally[3]:
+            per_item[item] = per_item.get(item, 0) + 1
     return {
         "partner_id": partner_id,
         "since": window.start_at,
         "until": window.last_at,
         "customers": [
-            {"customer_id": customer_id} | tally.as_dict()
-            for customer_id, tally in sorted(customers.items())
+            {
+                "customer_id": customer_id,
+                "items": sorted(items),
+                "purposes": sorted(p for p in purposes if p),
+                "first": first,
+                "last": last,
+                "count": count,
+            }
+            for customer_id, (count, first, last, items, purposes) in sorted(customers.items())
         ],
         "totals": {
             "customers_affected": len(customers),
-            "items_affected": sorted(items),
-            "customers_per_item": dict(sorted(items.items())),
-            "disclosures": sum(t.count for t in customers.values()),
+            "items_affected": sorted(per_item),
+            "customers_per_item": dict(sorted(per_item.items())),
+            "disclosures": sum(tally[0] for tally in customers.values()),
             "requests": requests,
         },
     }
