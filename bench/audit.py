@@ -34,8 +34,7 @@ from sqlalchemy import Engine, text
 
 from gateway import db
 from gateway.audit import merkle, reports
-from gateway.audit.chain import _DOMAIN as ENTRY_DOMAIN
-from gateway.audit.chain import canonical_json
+from gateway.audit.chain import ENTRY_DOMAIN, canonical_json
 from gateway.audit.checkpoint import CheckpointKeys, Statement, encode_public, sign
 from gateway.audit.reading import snapshot
 from gateway.audit.service import verify_log

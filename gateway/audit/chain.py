@@ -19,7 +19,8 @@ from typing import Any
 
 from gateway.audit.models import GENESIS_HASH
 
-_DOMAIN = b"joint-use-gateway/audit-entry/v1\x00"
+ENTRY_DOMAIN = b"joint-use-gateway/audit-entry/v1\x00"
+_DOMAIN = ENTRY_DOMAIN
 
 # The fields an entry's hash covers, in the order they are documented.
 HASHED_FIELDS = (

@@ -161,7 +161,7 @@ def verify_log_parallel(
                     pending.append(pool.submit(verify_chunk, low, high, inside))
                 if not pending:
                     break
-                if not parent.absorb(pending.pop(0).result(), chunk):
+                if not parent.absorb(pending.pop(0).result()):
                     break
         finally:
             for future in pending:

@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.audit import merkle
-from gateway.audit.chain import _DOMAIN as _ENTRY_DOMAIN
+from gateway.audit.chain import ENTRY_DOMAIN as _ENTRY_DOMAIN
 from gateway.audit.chain import ChainBreak
 from gateway.audit.checkpoint import Statement, signature_problem
 from gateway.audit.models import GENESIS_HASH
@@ -197,7 +197,7 @@ class LogVerifier:
         """The sizes of the checkpoints whose signatures hold, in order."""
         return [c.statement.size for c in self._valid]
 
-    def absorb(self, chunk: Any, chunk_size: int) -> bool:
+    def absorb(self, chunk: Any) -> bool:
         """Take in a chunk checked by a worker (``gateway.audit.parallel``); False on a break."""
         if self.stopped:
             return False
