@@ -6,6 +6,7 @@ verify · checkpoint · keys init|rotate · export · report customer · report 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from datetime import timedelta
@@ -29,11 +30,11 @@ from gateway.audit.reading import snapshot
 from gateway.audit.sealing import Schedule, schedule_of, seal
 from gateway.audit.service import checkpoint_of, record_reading, verify_log
 from gateway.audit.spine import Event, Outcome, Subject, record
-from gateway.audit.verifier import ExportFormatError, LogReport, verify_export
+from gateway.audit.verifier import Checkpoint, ExportFormatError, LogReport, verify_export
 from gateway.audit.window import Window, parse_bound
 from gateway.cli import EXIT_REFUSED, CliContext, emit_json, emit_table, fail, json_option, pass_cli
 from gateway.clock import isoformat
-from gateway.errors import AuditUnavailable, GatewayError
+from gateway.errors import AuditUnavailable, GatewayError, InvalidInput
 
 
 @click.group("audit")
@@ -64,6 +65,14 @@ def _keys(cli: CliContext) -> CheckpointKeys:
     "Default: the keys directory's published list.",
 )
 @click.option(
+    "--checkpoint",
+    "held_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also hold the log to this checkpoint, kept outside the database (the JSON of "
+    "'gateway audit checkpoint --json', or an export, whose anchor is used).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=0),
     default=0,
@@ -76,6 +85,7 @@ def verify(
     cli: CliContext,
     export_file: Path | None,
     public_keys: tuple[Path, ...],
+    held_files: tuple[Path, ...],
     workers: int,
     as_json: bool,
 ) -> None:
@@ -98,7 +108,9 @@ def verify(
     if not public_keys:
         trusted = _keys(cli).trusted()
     runtime = cli.runtime
-    report = verify_log(runtime.engine, trusted, workers=workers)
+    report = verify_log(
+        runtime.engine, trusted, workers=workers, held=[_held(path) for path in held_files]
+    )
     try:
         problem = report.first_break
         record_reading(
@@ -115,6 +127,21 @@ def verify(
     except AuditUnavailable:
         click.echo("warning: this verification could not be logged", err=True)
     _print_verification(report, as_json, export=False)
+
+
+def _held(path: Path) -> Checkpoint:
+    """A checkpoint from a file: ``gateway audit checkpoint --json`` output, or an export."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            line = handle.readline()  # an export's header, without reading the export
+            try:
+                first = json.loads(line)
+            except ValueError:
+                first = json.loads(line + handle.read())
+        raw = first.get("checkpoint") or first.get("sealed") or first
+        return Checkpoint.from_dict(raw)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise InvalidInput(f"{path} holds no checkpoint: {error}") from None
 
 
 def _print_verification(report: LogReport, as_json: bool, *, export: bool) -> None:

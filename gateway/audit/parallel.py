@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -32,7 +32,7 @@ from gateway.audit.chain import ChainBreak
 from gateway.audit.models import AuditEntry, AuditHead
 from gateway.audit.reading import STREAM_BATCH, snapshot
 from gateway.audit.spine import HEAD_ROW_ID
-from gateway.audit.verifier import ENTRY_COLUMNS, LogReport, LogVerifier
+from gateway.audit.verifier import ENTRY_COLUMNS, Checkpoint, LogReport, LogVerifier
 
 CHUNK_BITS = 17  # 131 072 entries a chunk
 _COLUMNS = tuple(AuditEntry.__table__.c[name] for name in ENTRY_COLUMNS)
@@ -132,6 +132,7 @@ def verify_log_parallel(
     *,
     workers: int | None = None,
     chunk_bits: int = CHUNK_BITS,
+    held: Sequence[Checkpoint] = (),
 ) -> LogReport:
     with snapshot(engine) as connection:
         from gateway.audit.service import stored_checkpoints
@@ -139,7 +140,7 @@ def verify_log_parallel(
         head = connection.execute(
             select(AuditHead.seq, AuditHead.entry_hash).where(AuditHead.id == HEAD_ROW_ID)
         ).first()
-        checkpoints = stored_checkpoints(connection)
+        checkpoints = [*stored_checkpoints(connection), *held]
         top = connection.scalar(select(func.max(AuditEntry.seq))) or 0
     parent = LogVerifier(checkpoints, trusted)
     sizes = parent.checkpoint_sizes()

@@ -8,7 +8,7 @@ found — on a log too damaged to append to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, func, select
@@ -71,26 +71,32 @@ def checkpoint_of(row: AuditCheckpoint) -> Checkpoint:
 
 
 def verify_log(
-    engine: Engine, trusted: Mapping[str, Ed25519PublicKey], *, workers: int = 1
+    engine: Engine,
+    trusted: Mapping[str, Ed25519PublicKey],
+    *,
+    workers: int = 1,
+    held: Sequence[Checkpoint] = (),
 ) -> LogReport:
     """Verify the whole stored log — chain, checkpoints, head row — in one snapshot, so that
     entries appended while it runs are neither missed nor mistaken for forgeries.
 
     ``workers`` other than 1 (0: one a CPU) spreads a large log over processes
     (``gateway.audit.parallel``); entries are append-only, so each worker's own snapshot
-    holds the same entries up to the head the parent read."""
+    holds the same entries up to the head the parent read. ``held`` are checkpoints kept
+    outside the database (an export's anchor, a saved ``gateway audit checkpoint --json``): they
+    catch a tail cut off together with the checkpoints stored after it."""
     if workers != 1:
         from gateway.audit.parallel import CHUNK_BITS, verify_log_parallel
 
         with snapshot(engine) as connection:
             top = connection.scalar(select(func.max(AuditEntry.seq))) or 0
         if top > 2 << CHUNK_BITS:
-            return verify_log_parallel(engine, trusted, workers=workers or None)
+            return verify_log_parallel(engine, trusted, workers=workers or None, held=held)
     with snapshot(engine) as connection:
         head = connection.execute(
             select(AuditHead.seq, AuditHead.entry_hash).where(AuditHead.id == HEAD_ROW_ID)
         ).first()
-        verifier = LogVerifier(stored_checkpoints(connection), trusted)
+        verifier = LogVerifier([*stored_checkpoints(connection), *held], trusted)
         result = connection.execution_options(yield_per=STREAM_BATCH).execute(
             select(*ENTRY_SELECT_COLUMNS).order_by(AuditEntry.seq)
         )

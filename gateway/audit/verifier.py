@@ -154,7 +154,8 @@ class LogVerifier:
     ) -> None:
         self.report = LogReport()
         self._valid: list[Checkpoint] = []
-        for checkpoint in sorted(checkpoints, key=lambda c: c.statement.size):
+        unique = {(c.statement, c.signature): c for c in checkpoints}.values()
+        for checkpoint in sorted(unique, key=lambda c: c.statement.size):
             self.report.checkpoints += 1
             why = signature_problem(checkpoint.statement, checkpoint.signature, trusted)
             if why is None:
@@ -294,10 +295,16 @@ class LogVerifier:
         return False
 
     def _check_checkpoint(self, head_hex: str) -> bool:
-        checkpoint = self._next
-        assert checkpoint is not None
+        """Check every checkpoint at the current size (one stored, maybe one held elsewhere)."""
+        root = self._frontier.root().hex()
+        while self._next is not None and self._next.statement.size == self._seq:
+            if not self._check_one(self._next, head_hex, root):
+                return False
+        return True
+
+    def _check_one(self, checkpoint: Checkpoint, head_hex: str, root: str) -> bool:
         statement = checkpoint.statement
-        if statement.head_hash != head_hex or statement.merkle_root != self._frontier.root().hex():
+        if statement.head_hash != head_hex or statement.merkle_root != root:
             first = self._previous_size + 1
             self.report.checkpoint_problem = CheckpointProblem(
                 statement.size,

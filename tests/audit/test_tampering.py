@@ -219,3 +219,23 @@ def test_worker_processes_find_what_one_pass_finds(runtime, clock, keys):
     spread = verify_log_parallel(sealed_log.engine, keys.trusted(), workers=2, chunk_bits=2)
     assert (spread.first_break.seq, spread.first_break.kind) == (6, "altered")
     assert spread.as_dict() == verify_log(sealed_log.engine, keys.trusted()).as_dict()
+
+
+def test_a_checkpoint_kept_outside_catches_a_tail_cut_with_the_checkpoints_after_it(
+    cli, runtime, clock, keys, tmp_path, mode
+):
+    _seal_log(runtime, clock, keys)
+    saved = tmp_path / "checkpoint.json"
+    saved.write_text(cli("audit", "checkpoint", "--json").stdout)  # seals 12 entries
+    assert cli("audit", "verify", "--checkpoint", str(saved)).exit_code == 0
+    with runtime.transaction() as session:
+        drop_append_only_triggers(session)
+        kept = session.get(AuditEntry, 7)
+        session.execute(delete(AuditCheckpoint).where(AuditCheckpoint.size > 7))
+        session.execute(delete(AuditSubject).where(AuditSubject.seq >= 8))
+        session.execute(delete(AuditEntry).where(AuditEntry.seq >= 8))
+        session.execute(update(AuditHead).values(seq=7, entry_hash=kept.entry_hash))
+    assert _verify(runtime, keys).intact  # the database alone cannot tell
+    result = cli("audit", "verify", "--checkpoint", str(saved), "--workers", "1")
+    assert result.exit_code == 1
+    assert "NOT INTACT at entry 8 (tail-missing)" in result.stdout
