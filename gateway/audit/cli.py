@@ -189,8 +189,7 @@ def _print_verification(report: LogReport, as_json: bool, *, export: bool) -> No
 def checkpoint(cli: CliContext, if_due: bool, as_json: bool) -> None:
     """Seal the log now with a signed checkpoint (makes the checkpoint key on first use)."""
     runtime = cli.runtime
-    keys = _keys(cli)
-    keys.init(isoformat(runtime.clock.now()))
+    keys = _ensure_key(cli)
     schedule: Schedule | None = schedule_of(runtime) if if_due else None
     with runtime.transaction() as session:
         sealed = seal(
@@ -235,6 +234,15 @@ def _key_change(cli: CliContext, action: str, key_id: str, retired: str | None) 
             ),
             clock=runtime.clock,
         )
+
+
+def _ensure_key(cli: CliContext) -> CheckpointKeys:
+    """The checkpoint key, made (and its making logged) on first use."""
+    keys = _keys(cli)
+    created, key_id = keys.init(isoformat(cli.runtime.clock.now()))
+    if created:
+        _key_change(cli, "key.init", key_id, None)
+    return keys
 
 
 @keys_group.command("init")
@@ -304,8 +312,7 @@ def export(cli: CliContext, fmt: str, output: Path | None, **filters: str | None
         runtime, cli.operator, "audit.export", subjects=subjects,
         details=details | {"format": fmt}, request_id=cli.request_id,
     )  # fmt: skip
-    keys = _keys(cli)
-    keys.init(isoformat(runtime.clock.now()))
+    keys = _ensure_key(cli)
     with runtime.transaction() as session:
         anchor = checkpoint_of(
             seal(

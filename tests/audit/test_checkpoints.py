@@ -137,7 +137,10 @@ def test_checkpoint_command_seals_and_makes_its_key_on_first_use(cli, runtime, c
     result = cli("audit", "checkpoint", "--json")
     assert result.exit_code == 0, result.output
     sealed = json.loads(result.stdout)["sealed"]
-    assert sealed["size"] == 2
+    assert sealed["size"] == 3  # partner.add, key.init, audit.checkpoint
+    with runtime.transaction() as session:
+        made = session.get(AuditEntry, 2)
+    assert (made.action, json.loads(made.details)) == ("key.init", {"use": "checkpoint"})
     again = cli("audit", "checkpoint", "--if-due", "--json")
     assert json.loads(again.stdout) == {"sealed": None}
     assert cli("audit", "verify").exit_code == 0
