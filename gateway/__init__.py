@@ -27,6 +27,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
     register_error_handlers(app)
     _register_request_ids(app)
 
+    from gateway.console import views as console
     from gateway.health.views import blueprint as health
     from gateway.oauth import views as oauth
     from gateway.sharing.openapi import blueprint as openapi
@@ -36,6 +37,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
     oauth.init_app(app, runtime)
     app.register_blueprint(sharing)
     app.register_blueprint(openapi)
+    console.init_app(app, runtime)
     return app
 
 

@@ -120,6 +120,7 @@ def main(ctx: click.Context) -> None:
 
 def _register() -> None:
     from gateway.audit.cli import audit
+    from gateway.console.cli import staff
     from gateway.customers.cli import customers
     from gateway.db_cli import db_group
     from gateway.demo.cli import demo
@@ -127,7 +128,9 @@ def _register() -> None:
     from gateway.oauth.cli import clients, keys
     from gateway.partners.cli import partners
 
-    for command in (db_group, keys, partners, clients, customers, designations, audit, demo):
+    for command in (
+        db_group, keys, partners, clients, customers, designations, audit, staff, demo,
+    ):  # fmt: skip
         main.add_command(command)
 
 

@@ -26,6 +26,16 @@ MAX_TOKEN_LIFETIME = 900
 # whichever comes first (issue #5; 0 turns that trigger off).
 DEFAULT_CHECKPOINT_EVERY_ENTRIES = 1000
 DEFAULT_CHECKPOINT_EVERY_SECONDS = 300
+# The party responsible for the joint use and its privacy desk, shown on the public notice
+# (clause 22, paragraphs 3 and 7 of the terms, revision of 2022-04-01).
+DEFAULT_CONTROLLER_NAME = "株式会社ウェブインパクト"
+DEFAULT_PRIVACY_DESK_CONTACT = (
+    "〒101-0041 東京都千代田区神田須田町2-2-2 神田須田町ビル10F "
+    "株式会社ウェブインパクト 総務部 個人情報保護相談窓口\n"
+    "メールアドレス: info@webimpact.co.jp\n"
+    "電話番号: 03-3526-6360\n"
+    "受付時間: 月曜～金曜（祝日、年末年始は除く）10時～17時"
+)
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -41,6 +51,8 @@ class Config:
     token_lifetime: int = DEFAULT_TOKEN_LIFETIME
     checkpoint_every_entries: int = DEFAULT_CHECKPOINT_EVERY_ENTRIES
     checkpoint_every_seconds: int = DEFAULT_CHECKPOINT_EVERY_SECONDS
+    controller_name: str = DEFAULT_CONTROLLER_NAME
+    privacy_desk_contact: str = DEFAULT_PRIVACY_DESK_CONTACT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -73,6 +85,10 @@ class Config:
             token_lifetime=int(lifetime_raw),
             checkpoint_every_entries=every_entries,
             checkpoint_every_seconds=every_seconds,
+            controller_name=_text(env, "GATEWAY_CONTROLLER_NAME", DEFAULT_CONTROLLER_NAME),
+            privacy_desk_contact=_text(
+                env, "GATEWAY_PRIVACY_DESK_CONTACT", DEFAULT_PRIVACY_DESK_CONTACT
+            ),
         )
 
 
@@ -81,6 +97,13 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit():
         raise ConfigurationError(f"{name} must be a whole number (0 turns it off)")
     return int(raw)
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or default).strip()
+    if len(raw) > 1000 or any(ord(c) < 0x20 and c != "\n" for c in raw):
+        raise ConfigurationError(f"{name} must be up to 1000 characters of text")
+    return raw
 
 
 def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:

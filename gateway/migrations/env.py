@@ -3,6 +3,7 @@
 from alembic import context
 
 from gateway.audit import models as _audit_models  # noqa: F401 - register tables
+from gateway.console import models as _console_models  # noqa: F401 - register tables
 from gateway.customers import models as _customer_models  # noqa: F401 - register tables
 from gateway.db import Base
 from gateway.designations import models as _designation_models  # noqa: F401 - register tables

@@ -1,0 +1,520 @@
+"""What the console does, without the request: staff accounts and sign-in, the roles matrix,
+browsing the access log, the resellers' NDA states and the joint-use notice.
+
+Functions take a session (or a read-only connection) and a clock and return values; the views
+render them. Every staff action is logged through the audit spine in the same transaction as
+its effect (DESIGN: the log comes first).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import Session, aliased
+
+from gateway import allowlist
+from gateway.audit.models import AuditCheckpoint, AuditEntry, AuditSubject
+from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
+from gateway.clock import Clock, isoformat, today
+from gateway.console.models import ACTIVE, DISABLED, OPERATOR, PRIVACY_DESK, ROLES, StaffAccount
+from gateway.errors import Conflict, InvalidInput, NotFound
+from gateway.oauth.clients import list_clients
+from gateway.oauth.secrets import hash_secret, verify_secret
+from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
+from gateway.partners.models import Partner
+from gateway.partners.service import list_partners
+from gateway.policy import JOINT_USE_PURPOSES
+
+# --- the roles matrix -------------------------------------------------------------------------
+#
+# Paragraph 5 (safety measures): access control limits who sees what. The privacy desk reads
+# the log and its reports; operators manage resellers. Operators do not read the log: it names
+# customers, and running the resellers needs none of that. The desk may see the resellers (to
+# size a leak it must know who they are) but not revoke them: a revocation is an operator's
+# decision, and keeping the two apart means no one both acts and reviews the record of it.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    PRIVACY_DESK: frozenset(
+        {"log.read", "report.customer", "report.breach", "anomalies", "verify", "resellers.read"}
+    ),
+    OPERATOR: frozenset({"resellers.read", "resellers.revoke"}),
+}
+
+# Lock-out: this many failures in a row lock the account for LOCK_TIME; a success resets
+# the count. Stored in the database, so it holds on every worker and node.
+MAX_FAILURES = 5
+LOCK_TIME = timedelta(minutes=15)
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+LAPSING_WITHIN = timedelta(days=30)
+
+
+def allowed(role: str, permission: str) -> bool:
+    return permission in PERMISSIONS.get(role, frozenset())
+
+
+def staff_actor(name: str) -> Actor:
+    """The actor of a console action in the log: an operator, named as staff."""
+    return Actor(ActorKind.OPERATOR, f"staff:{name}")
+
+
+ANONYMOUS = Actor(ActorKind.OPERATOR, "staff:(unknown)")
+
+
+# --- staff accounts ---------------------------------------------------------------------------
+
+
+def _check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise InvalidInput("name: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
+    return name
+
+
+def check_password(password: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(f"password: {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in password):
+        raise InvalidInput("password: no control characters")
+    return password
+
+
+def add_staff(
+    session: Session, clock: Clock, actor: Actor, *, name: str, role: str, password: str,
+    request_id: str | None = None,
+) -> StaffAccount:  # fmt: skip
+    _check_name(name)
+    if role not in ROLES:
+        raise InvalidInput(f"role: one of {', '.join(ROLES)}")
+    check_password(password)
+    if session.get(StaffAccount, name) is not None:
+        raise Conflict(f"staff account {name!r} already exists")
+    account = StaffAccount(
+        name=name, role=role, password_hash=hash_secret(password), status=ACTIVE,
+        created_at=isoformat(clock.now()), failed_logins=0, session_generation=0,
+    )  # fmt: skip
+    session.add(account)
+    record(
+        session,
+        Event(action="staff.add", actor=actor, subjects=(Subject("staff", name),),
+              details={"role": role}, request_id=request_id),
+        clock=clock,
+    )  # fmt: skip
+    return account
+
+
+def disable_staff(
+    session: Session, clock: Clock, actor: Actor, *, name: str, request_id: str | None = None
+) -> StaffAccount:
+    account = session.get(StaffAccount, name)
+    if account is None:
+        raise NotFound(f"no staff account {name!r}")
+    if account.status == DISABLED:
+        raise Conflict(f"staff account {name!r} is already disabled")
+    account.status = DISABLED
+    account.disabled_at = isoformat(clock.now())
+    account.session_generation += 1  # every open session ends with it
+    record(
+        session,
+        Event(action="staff.disable", actor=actor, subjects=(Subject("staff", name),),
+              request_id=request_id),
+        clock=clock,
+    )  # fmt: skip
+    return account
+
+
+def list_staff(session: Session) -> list[dict[str, Any]]:
+    accounts = session.scalars(select(StaffAccount).order_by(StaffAccount.name))
+    return [
+        {
+            "name": a.name,
+            "role": a.role,
+            "status": a.status,
+            "created_at": a.created_at,
+            "last_login_at": a.last_login_at,
+            "locked_until": a.locked_until,
+        }
+        for a in accounts
+    ]
+
+
+# --- signing in -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignIn:
+    ok: bool
+    account: StaffAccount | None = None
+    rule: str | None = None  # why it failed, for the log; never shown apart to the caller
+
+
+def sign_in(
+    session: Session, clock: Clock, *, name: str, password: str, request_id: str | None = None
+) -> SignIn:
+    """Check a password and log the attempt, successful or not, in the caller's transaction
+    (which must be committed either way: a failure counts towards the lock-out).
+
+    An unknown name costs the same hash as a known one; a locked or disabled account is
+    refused even with the right password, and a failure while locked does not extend the lock.
+    """
+    now = clock.now()
+    account = session.get(StaffAccount, name) if NAME_PATTERN.match(name) else None
+    password_ok = verify_secret(password, account.password_hash if account else None)
+    if account is None:
+        # The typed name is not logged: people type passwords into name fields.
+        result = SignIn(False, None, "unknown_account")
+    elif account.status != ACTIVE:
+        result = SignIn(False, account, "account_disabled")
+    elif account.locked_until is not None and account.locked_until > isoformat(now):
+        result = SignIn(False, account, "account_locked")
+    elif not password_ok:
+        account.failed_logins += 1
+        if account.failed_logins >= MAX_FAILURES:
+            account.locked_until = isoformat(now + LOCK_TIME)
+            account.failed_logins = 0
+        result = SignIn(False, account, "bad_password")
+    else:
+        account.failed_logins = 0
+        account.locked_until = None
+        account.last_login_at = isoformat(now)
+        result = SignIn(True, account)
+    details: dict[str, Any] = {}
+    if result.rule == "bad_password" and account is not None and account.locked_until:
+        details["locked_until"] = account.locked_until
+    record(
+        session,
+        Event(
+            action="console.login",
+            actor=staff_actor(account.name) if account else ANONYMOUS,
+            outcome=Outcome.ALLOWED if result.ok else Outcome.DENIED,
+            rule=result.rule,
+            subjects=(Subject("staff", account.name),) if account else (),
+            details=details,
+            request_id=request_id,
+        ),
+        clock=clock,
+    )
+    return result
+
+
+def sign_out(session: Session, clock: Clock, *, name: str, request_id: str | None) -> None:
+    account = session.get(StaffAccount, name)
+    if account is not None:
+        account.session_generation += 1
+    record(
+        session,
+        Event(action="console.logout", actor=staff_actor(name),
+              subjects=(Subject("staff", name),), request_id=request_id),
+        clock=clock,
+    )  # fmt: skip
+
+
+def active_account(session: Session, name: str, generation: int) -> StaffAccount | None:
+    """The account behind a session cookie, if the session still stands."""
+    account = session.get(StaffAccount, name)
+    if account is None or account.status != ACTIVE or account.session_generation != generation:
+        return None
+    return account
+
+
+# --- the log, page by page --------------------------------------------------------------------
+
+PAGE_SIZE = 50
+OUTCOMES = tuple(str(o) for o in Outcome)
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    since: datetime | None = None
+    until: datetime | None = None  # exclusive
+    partner: str | None = None
+    customer: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    purpose: str | None = None
+
+    def as_details(self) -> dict[str, Any]:
+        return {
+            key: value
+            for key, value in (
+                ("since", isoformat(self.since) if self.since else None),
+                ("until", isoformat(self.until) if self.until else None),
+                ("action", self.action),
+                ("outcome", self.outcome),
+                ("purpose", self.purpose),
+            )
+            if value
+        }
+
+    def subjects(self) -> tuple[Subject, ...]:
+        return tuple(
+            Subject(kind, value)
+            for kind, value in (("partner", self.partner), ("customer", self.customer))
+            if value
+        )
+
+
+@dataclass
+class LogPage:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    older: int | None = None  # the ``before`` cursor of the next (older) page
+
+
+def _seq_bounds(connection: Connection, filt: LogFilter) -> tuple[int | None, int | None] | None:
+    """The window as a range of entry numbers, by the index on ``at`` (entries are numbered
+    and timestamped under one lock, so times rise with numbers); None when it is empty."""
+    low = high = None
+    if filt.since is not None:
+        first_at = connection.scalar(
+            select(func.min(AuditEntry.at)).where(AuditEntry.at >= isoformat(filt.since))
+        )
+        if first_at is None:
+            return None
+        low = connection.scalar(select(func.min(AuditEntry.seq)).where(AuditEntry.at == first_at))
+    if filt.until is not None:
+        last_at = connection.scalar(
+            select(func.max(AuditEntry.at)).where(AuditEntry.at < isoformat(filt.until))
+        )
+        if last_at is None:
+            return None
+        high = connection.scalar(select(func.max(AuditEntry.seq)).where(AuditEntry.at == last_at))
+    if low is not None and high is not None and low > high:
+        return None
+    return low, high
+
+
+def log_page(
+    connection: Connection, filt: LogFilter, *, before: int | None = None, size: int = PAGE_SIZE
+) -> LogPage:
+    """One page of entries, newest first, older than entry ``before``.
+
+    Keyset paging on ``seq`` (never OFFSET): a page costs the same on page one and page ten
+    thousand. A reseller or customer filter reads the subject index
+    ``audit_subjects (kind, subject_id, seq)`` backwards; otherwise the log's primary key.
+    """
+    bounds = _seq_bounds(connection, filt)
+    if bounds is None:
+        return LogPage()
+    low, high = bounds
+    if filt.customer or filt.partner:
+        first_kind, first_id = (
+            ("customer", filt.customer) if filt.customer else ("partner", filt.partner)
+        )
+        index = aliased(AuditSubject)
+        seq = index.seq
+        query = (
+            select(AuditEntry)
+            .select_from(index)
+            .join(AuditEntry, AuditEntry.seq == index.seq)
+            .where(index.kind == first_kind, index.subject_id == first_id)
+        )
+        if filt.customer and filt.partner:
+            other = aliased(AuditSubject)
+            query = query.join(
+                other,
+                (other.seq == index.seq)
+                & (other.kind == "partner")
+                & (other.subject_id == filt.partner),
+            )
+    else:
+        seq = AuditEntry.seq
+        query = select(AuditEntry)
+    if before is not None:
+        query = query.where(seq < before)
+    if low is not None:
+        query = query.where(seq >= low)
+    if high is not None:
+        query = query.where(seq <= high)
+    if filt.since is not None:
+        query = query.where(AuditEntry.at >= isoformat(filt.since))
+    if filt.until is not None:
+        query = query.where(AuditEntry.at < isoformat(filt.until))
+    for column, value in (
+        (AuditEntry.action, filt.action),
+        (AuditEntry.outcome, filt.outcome),
+        (AuditEntry.purpose, filt.purpose),
+    ):
+        if value:
+            query = query.where(column == value)
+    rows = connection.execute(query.order_by(seq.desc()).limit(size + 1)).all()
+    page = LogPage([_entry_view(row) for row in rows[:size]])
+    if len(rows) > size:
+        page.older = page.entries[-1]["seq"]
+    return page
+
+
+def _entry_view(row: Any) -> dict[str, Any]:
+    subjects = json.loads(row.subjects)
+    return {
+        "seq": row.seq,
+        "at": row.at,
+        "actor": f"{row.actor_kind}:{row.actor_id}",
+        "action": row.action,
+        "outcome": row.outcome,
+        "rule": row.rule,
+        "purpose": row.purpose,
+        "items": json.loads(row.items),
+        "subjects": [f"{kind}:{subject_id}" for kind, subject_id in subjects],
+        "details": json.loads(row.details),
+        "allowlist_version": row.allowlist_version,
+        "request_id": row.request_id,
+    }
+
+
+# The spine's vocabulary (``gateway.audit.spine``) and the console's own, offered as choices;
+# a fixed list, because asking the log for its distinct actions reads all of it.
+KNOWN_ACTIONS = (
+    "customers.list", "customers.read", "token.issue", "token.introspect", "token.revoke",
+    "partner.add", "partner.nda", "partner.revoke", "client.add", "client.disable",
+    "customers.import", "customers.stop_use", "customers.resume_use", "designations.import",
+    "designation.add", "designation.withdraw", "key.init", "key.rotate", "audit.checkpoint",
+    "audit.verify", "audit.export", "audit.report", "audit.browse", "console.login",
+    "console.logout", "console.view", "console.refused", "staff.add", "staff.disable",
+)  # fmt: skip
+
+
+# --- verification status ----------------------------------------------------------------------
+
+
+def verification_status(connection: Connection) -> dict[str, Any]:
+    checkpoint = connection.execute(
+        select(AuditCheckpoint.size, AuditCheckpoint.at, AuditCheckpoint.key_id,
+               AuditCheckpoint.head_hash, AuditCheckpoint.merkle_root)
+        .order_by(AuditCheckpoint.size.desc()).limit(1)
+    ).first()  # fmt: skip
+    verified = connection.execute(
+        select(AuditEntry.seq, AuditEntry.at, AuditEntry.actor_id, AuditEntry.details)
+        .where(AuditEntry.action == "audit.verify")
+        .order_by(AuditEntry.seq.desc()).limit(1)
+    ).first()  # fmt: skip
+    head = connection.scalar(select(func.max(AuditEntry.seq))) or 0
+    return {
+        "head": head,
+        "checkpoint": dict(checkpoint._mapping) if checkpoint else None,
+        "last_verification": (
+            {"seq": verified.seq, "at": verified.at, "by": verified.actor_id}
+            | json.loads(verified.details)
+            if verified
+            else None
+        ),
+    }
+
+
+# --- resellers --------------------------------------------------------------------------------
+
+IN_FORCE = "in_force"
+LAPSING = "lapsing"
+LAPSED = "lapsed"
+
+
+def nda_state(partner: Partner, day: date) -> tuple[str, Any]:
+    """In force, lapsing within :data:`LAPSING_WITHIN`, or lapsed (or never signed)."""
+    nda = partner.nda_in_force(day)
+    if nda is None:
+        return LAPSED, None
+    if nda.expires_on - day < LAPSING_WITHIN:
+        return LAPSING, nda
+    return IN_FORCE, nda
+
+
+def reseller_overview(session: Session, clock: Clock) -> list[dict[str, Any]]:
+    day = today(clock)
+    clients: dict[str, list[Any]] = {}
+    for client in list_clients(session):
+        clients.setdefault(client.partner_id, []).append(
+            {"client_id": client.client_id, "scopes": client.scopes.split(),
+             "auth_method": client.auth_method, "status": client.status}
+        )  # fmt: skip
+    overview = []
+    for partner in list_partners(session):
+        state, nda = nda_state(partner, day)
+        overview.append(
+            {
+                "id": partner.id,
+                "name": partner.name,
+                "status": partner.status,
+                "revoked_at": partner.revoked_at,
+                "revoke_reason": partner.revoke_reason,
+                "nda_state": state,
+                "nda": None if nda is None else {
+                    "reference": nda.reference,
+                    "signed_on": nda.signed_on.isoformat(),
+                    "expires_on": nda.expires_on.isoformat(),
+                },
+                "clients": clients.get(partner.id, []),
+            }
+        )  # fmt: skip
+    return overview
+
+
+# --- the public joint-use notice --------------------------------------------------------------
+
+# English for the items of paragraph 3, beside the terms' own Japanese labels.
+ITEM_ENGLISH = {
+    "アカウント情報": "account information",
+    "会社名": "company name",
+    "部署名": "department",
+    "役職名": "title",
+    "氏名": "name",
+    "住所": "address",
+    "電子メールアドレス": "email address",
+    "電話番号": "phone number",
+    "ファックス番号": "fax number",
+    "その他契約情報": "other contract information",
+    "申込日": "application date",
+    "契約日": "contract date",
+    "利用サービス": "services used",
+    "利用状況": "usage status",
+    "料金の支払い方法": "payment method",
+    "料金": "fees",
+    "お問い合わせ内容": "inquiry contents",
+    "調査・回答内容": "the company's investigation and answer",
+}
+
+PURPOSES = {
+    "inquiry_response": (
+        "お客様からの依頼または問い合わせに対して迅速かつ適切に対応するため",
+        "to answer the customer's requests and inquiries quickly and properly",
+    ),
+    "service_contact": (
+        "本サービスに関する必要な連絡を行うため",
+        "to make necessary contact about the service",
+    ),
+}
+
+
+def notice(session: Session, clock: Clock) -> dict[str, Any]:
+    """The joint-use notice (APPI's items for joint use: the items, the scope of joint users,
+    the purposes, the party responsible), from the allowlist and resellers in force today."""
+    current = allowlist.current()
+    items: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for spec in current.fields:
+        if spec.item is None or spec.item in seen:
+            continue
+        seen.add(spec.item)
+        includes = []
+        for child in spec.children:
+            if child.item and child.item not in seen:
+                seen.add(child.item)
+                includes.append({"ja": child.item, "en": ITEM_ENGLISH.get(child.item, child.name)})
+        items.append(
+            {"ja": spec.item, "en": ITEM_ENGLISH.get(spec.item, spec.name), "includes": includes}
+        )
+    day = today(clock)
+    partners = session.scalars(
+        select(Partner).where(Partner.status == PARTNER_ACTIVE).order_by(Partner.name)
+    )
+    joint_users = [p.name for p in partners if p.nda_in_force(day) is not None]
+    return {
+        "version": current.version,
+        "terms": current.definition.terms,
+        "items": items,
+        "joint_users": joint_users,
+        "purposes": [PURPOSES[name] for name in sorted(JOINT_USE_PURPOSES) if name in PURPOSES],
+        "as_of": day.isoformat(),
+    }

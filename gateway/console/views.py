@@ -1,0 +1,495 @@
+"""HTTP of the console: parse → call the service → render; and the public joint-use notice.
+
+Sessions are Flask's signed cookies (secret: :mod:`gateway.console.secret`), opened only under
+``/console``: ``HttpOnly``, ``SameSite=Strict``, ``Secure`` (and the ``__Host-`` name) when
+the issuer is https. A session holds the staff name, the account's session generation (raised
+by sign-out and disable, which ends every session of the account), when it began and when it
+was last used: it ends after :data:`SESSION_LIFETIME`, or after :data:`IDLE_LIMIT` unused.
+
+Every POST form carries the session's CSRF token, compared in constant time; a post without
+it is refused and logged. Every page viewed and every action is logged through the spine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+import hmac
+import io
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
+
+from gateway.audit import anomalies as anomaly_rules
+from gateway.audit import reports
+from gateway.audit.checkpoint import CheckpointKeys
+from gateway.audit.reading import snapshot
+from gateway.audit.service import verify_log
+from gateway.audit.spine import Event, Outcome, Subject, record
+from gateway.audit.window import Window, parse_bound
+from gateway.console import service
+from gateway.console.secret import session_secret
+from gateway.errors import AuditUnavailable, GatewayError
+from gateway.partners.service import revoke_partner
+from gateway.policy import JOINT_USE_PURPOSES
+from gateway.runtime import Runtime
+
+SESSION_LIFETIME = timedelta(hours=8)
+IDLE_LIMIT = timedelta(minutes=30)
+CONSOLE = "/console"
+
+blueprint = Blueprint("console", __name__, url_prefix=CONSOLE, template_folder="templates",
+                      static_folder="static", static_url_path="/static")  # fmt: skip
+public = Blueprint("notice", __name__, template_folder="templates")
+
+_SECURITY_HEADERS = {
+    # No scripts but our own file, no frames, no assets from anywhere else.
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+class ConsoleSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, opened only for the console, with the secret read
+    lazily from the key directory (so the partner API never touches it)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._secret: bytes | None = None
+
+    def get_signing_serializer(self, app: Flask):  # type: ignore[no-untyped-def]
+        if self._secret is None:
+            self._secret = session_secret(self._runtime.config.keys_dir)
+        app.secret_key = self._secret
+        return super().get_signing_serializer(app)
+
+    def open_session(self, app: Flask, request):  # type: ignore[no-untyped-def]
+        if not request.path.startswith(CONSOLE + "/") or request.path.startswith(
+            CONSOLE + "/static/"
+        ):
+            return self.null_session_class()
+        return super().open_session(app, request)
+
+
+def init_app(app: Flask, runtime: Runtime) -> None:
+    secure = runtime.config.issuer.startswith("https://")
+    app.config.update(
+        SESSION_COOKIE_NAME="__Host-console" if secure else "console",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_PATH="/",
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+    )
+    app.session_interface = ConsoleSessionInterface(runtime)
+    app.register_blueprint(blueprint)
+    app.register_blueprint(public)
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["gateway"]
+
+
+def _now() -> int:
+    return int(_runtime().clock.now().timestamp())
+
+
+def _record(event_kw: dict[str, Any]) -> None:
+    runtime = _runtime()
+    with runtime.transaction() as db:
+        record(db, Event(request_id=g.request_id, **event_kw), clock=runtime.clock)
+
+
+# --- every console response -------------------------------------------------------------------
+
+
+@blueprint.after_request
+@public.after_request
+def _headers(response: Response) -> Response:
+    response.headers.update(_SECURITY_HEADERS)
+    if request.blueprint == "console" and request.endpoint != "console.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.app_context_processor
+def _context() -> dict[str, Any]:
+    return {
+        "csrf_token": session.get("csrf", "") if request.path.startswith(CONSOLE) else "",
+        "staff": getattr(g, "staff", None),
+        "can": lambda permission: (
+            getattr(g, "staff", None) is not None and service.allowed(g.staff["role"], permission)
+        ),
+    }
+
+
+@blueprint.before_request
+def _csrf() -> Response | None:
+    """Every POST carries the session's token (the synchroniser-token pattern)."""
+    if request.method != "POST":
+        return None
+    expected = session.get("csrf")
+    offered = request.form.get("csrf_token", "")
+    if expected and hmac.compare_digest(expected.encode(), offered.encode()):
+        return None
+    name = session.get("staff")
+    with contextlib.suppress(AuditUnavailable):  # a refusal stands even unlogged
+        _record(dict(
+            action="console.refused",
+            actor=service.staff_actor(name) if name else service.ANONYMOUS,
+            outcome=Outcome.DENIED, rule="csrf_token",
+            details={"path": request.path[:200]},
+        ))  # fmt: skip
+    return _page("refused.html", 400, reason="csrf")
+
+
+def _page(template: str, http_status: int = 200, **context: Any) -> Response:
+    return Response(render_template(f"console/{template}", **context), status=http_status,
+                    mimetype="text/html")  # fmt: skip
+
+
+# --- who is signed in -------------------------------------------------------------------------
+
+
+def _signed_in() -> dict[str, Any] | None:
+    name, generation = session.get("staff"), session.get("gen")
+    issued, seen = session.get("issued", 0), session.get("seen", 0)
+    if not name or generation is None:
+        return None
+    now = _now()
+    if now - issued > SESSION_LIFETIME.total_seconds() or now - seen > IDLE_LIMIT.total_seconds():
+        return None
+    with _runtime().transaction() as db:
+        account = service.active_account(db, name, generation)
+        if account is None:
+            return None
+        staff = {"name": account.name, "role": account.role}
+    session["seen"] = now
+    return staff
+
+
+def requires(permission: str | None, page: str) -> Callable[[Callable[..., Any]], Any]:
+    """Sign-in, then the role's permission; the view (or its refusal) is logged."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            staff = _signed_in()
+            if staff is None:
+                session.pop("staff", None)
+                return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+            g.staff = staff
+            g.actor = service.staff_actor(staff["name"])
+            if permission is not None and not service.allowed(staff["role"], permission):
+                _record(dict(action="console.view", actor=g.actor, outcome=Outcome.DENIED,
+                             rule="staff_role",
+                             details={"page": page, "role": staff["role"]}))  # fmt: skip
+                return _page("refused.html", 403, reason="role")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def _viewed(page: str, **details: Any) -> None:
+    _record(dict(action="console.view", actor=g.actor, details={"page": page, **details}))
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith(CONSOLE + "/") and "//" not in target and "\\" not in target:
+        return target
+    return url_for("console.home")
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    next_page = request.values.get("next")
+    if request.method == "GET":
+        return _page("login.html", next_page=next_page)
+    name = request.form.get("name", "")[:200]
+    password = request.form.get("password", "")[:2000]
+    runtime = _runtime()
+    with runtime.transaction() as db:
+        result = service.sign_in(db, runtime.clock, name=name, password=password,
+                                 request_id=g.request_id)  # fmt: skip
+        account = result.account
+        staff = (account.name, account.session_generation) if result.ok and account else None
+    if staff is None:
+        return _page("login.html", 401, failed=True, next_page=next_page)
+    session.clear()  # a new session on sign-in: nothing carried over from before
+    now = _now()
+    session.update(staff=staff[0], gen=staff[1], issued=now, seen=now,
+                   csrf=secrets.token_urlsafe(32))  # fmt: skip
+    session.permanent = True
+    return redirect(_safe_next(next_page))
+
+
+@blueprint.post("/logout")
+@requires(None, "logout")
+def logout() -> Any:
+    runtime = _runtime()
+    with runtime.transaction() as db:
+        service.sign_out(db, runtime.clock, name=g.staff["name"], request_id=g.request_id)
+    session.clear()
+    return redirect(url_for("console.login", signed_out=1))
+
+
+@blueprint.get("/")
+@requires(None, "home")
+def home() -> Any:
+    _viewed("home")
+    return _page("home.html")
+
+
+# --- the privacy desk -------------------------------------------------------------------------
+
+
+def _bound(name: str, *, until: bool, errors: list[str]) -> Any:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_bound(raw, until=until)
+    except GatewayError as error:
+        errors.append(error.detail)
+        return None
+
+
+def _arg(name: str, limit: int = 128) -> str | None:
+    value = request.args.get(name, "").strip()[:limit]
+    return value or None
+
+
+@blueprint.get("/log")
+@requires("log.read", "log")
+def log() -> Any:
+    errors: list[str] = []
+    outcome = _arg("outcome")
+    purpose = _arg("purpose")
+    if outcome and outcome not in service.OUTCOMES:
+        errors.append("outcome: allowed or denied")
+        outcome = None
+    if purpose and purpose not in JOINT_USE_PURPOSES:
+        errors.append("purpose: " + " or ".join(sorted(JOINT_USE_PURPOSES)))
+        purpose = None
+    filt = service.LogFilter(
+        since=_bound("since", until=False, errors=errors),
+        until=_bound("until", until=True, errors=errors),
+        partner=_arg("partner"), customer=_arg("customer"), action=_arg("action", 64),
+        outcome=outcome, purpose=purpose,
+    )  # fmt: skip
+    before_raw = request.args.get("before", "")
+    before = int(before_raw) if before_raw.isdigit() else None
+    # Reading the log is an access too: logged before the page is read.
+    _record(dict(action="audit.browse", actor=g.actor, subjects=filt.subjects(),
+                 details=filt.as_details() | {"before": before}))  # fmt: skip
+    with snapshot(_runtime().engine) as connection:
+        page = service.log_page(connection, filt, before=before)
+    query = {k: v for k, v in request.args.items() if k != "before" and v}
+    older = None
+    if page.older is not None:
+        older = url_for("console.log") + "?" + urlencode(query | {"before": page.older})
+    newest = url_for("console.log") + ("?" + urlencode(query) if query else "")
+    return _page("log.html", page=page, args=request.args, errors=errors, older=older,
+                 newest=newest if before else None, actions=service.KNOWN_ACTIONS,
+                 purposes=sorted(JOINT_USE_PURPOSES), outcomes=service.OUTCOMES)  # fmt: skip
+
+
+@blueprint.get("/reports/customer")
+@requires("report.customer", "report.customer")
+def customer_report() -> Any:
+    customer_id = _arg("customer_id")
+    result = None
+    if customer_id:
+        _record(dict(action="audit.report", actor=g.actor,
+                     subjects=(Subject("customer", customer_id),),
+                     details={"report": "customer", "via": "console"}))  # fmt: skip
+        with snapshot(_runtime().engine) as connection:
+            result = reports.customer_report(connection, customer_id)
+    else:
+        _viewed("report.customer")
+    return _page("customer_report.html", result=result, customer_id=customer_id or "",
+                 generated_at=_runtime().clock.now())  # fmt: skip
+
+
+@blueprint.get("/reports/breach")
+@requires("report.breach", "report.breach")
+def breach_report() -> Any:
+    partner_id, since, until = _arg("partner"), _arg("since", 40), _arg("until", 40)
+    wants_csv = request.args.get("format") == "csv"
+    result, error = None, None
+    if partner_id and since and until:
+        try:
+            window = Window.parse(since, until)
+        except GatewayError as refused:
+            error = refused.detail
+        else:
+            _record(dict(action="audit.report", actor=g.actor,
+                         subjects=(Subject("partner", partner_id),),
+                         details={"report": "breach", "since": window.start_at,
+                                  "until": window.last_at, "via": "console",
+                                  "format": "csv" if wants_csv else "html"}))  # fmt: skip
+            with snapshot(_runtime().engine) as connection:
+                result = reports.breach_report(connection, partner_id, window)
+            if wants_csv:
+                return _breach_csv(result)
+    else:
+        if partner_id or since or until:
+            error = "give the reseller, the first day and the last day"
+        _viewed("report.breach")
+    return _page("breach_report.html", result=result, error=error,
+                 args=request.args)  # fmt: skip
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A cell a spreadsheet would run as a formula is quoted (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _breach_csv(result: dict[str, Any]) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["customer_id", "count", "first", "last", "items", "purposes"])
+    for row in result["customers"]:
+        writer.writerow([_cell(row["customer_id"]), row["count"], row["first"], row["last"],
+                         " ".join(row["items"]), " ".join(row["purposes"])])  # fmt: skip
+    name = f"breach-{result['partner_id']}-{result['since'][:10]}-{result['until'][:10]}.csv"
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    return Response(
+        buffer.getvalue().encode("utf-8-sig"),  # the BOM lets spreadsheet programs read UTF-8
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{safe}"'},
+    )
+
+
+@blueprint.get("/anomalies")
+@requires("anomalies", "anomalies")
+def anomalies() -> Any:
+    day = _runtime().clock.now().date()
+    since = _arg("since", 40) or (day - timedelta(days=6)).isoformat()
+    until = _arg("until", 40) or day.isoformat()
+    flags, error = [], None
+    try:
+        window = Window.parse(since, until)
+    except GatewayError as refused:
+        error = refused.detail
+        _viewed("anomalies")
+    else:
+        _record(dict(action="audit.report", actor=g.actor,
+                     details={"report": "anomalies", "since": window.start_at,
+                              "until": window.last_at, "via": "console"}))  # fmt: skip
+        with snapshot(_runtime().engine) as connection:
+            flags = [f.as_dict() for f in anomaly_rules.find_anomalies(connection, window)]
+    return _page("anomalies.html", flags=flags, since=since, until=until, error=error)
+
+
+@blueprint.route("/verification", methods=["GET", "POST"])
+@requires("verify", "verification")
+def verification() -> Any:
+    runtime = _runtime()
+    report = None
+    if request.method == "POST":
+        trusted = CheckpointKeys(runtime.config.keys_dir).trusted()
+        result = verify_log(runtime.engine, trusted)
+        problem = result.first_break
+        # Logged after it ran, with its verdict, as from the CLI (gateway.audit.service).
+        with contextlib.suppress(AuditUnavailable):
+            _record(dict(action="audit.verify", actor=g.actor,
+                         details={"intact": result.intact, "entries": result.entries,
+                                  "first_break": problem.seq if problem else None,
+                                  "via": "console"}))  # fmt: skip
+        report = result.as_dict()
+    else:
+        _viewed("verification")
+    with snapshot(runtime.engine) as connection:
+        status = service.verification_status(connection)
+    return _page("verification.html", status=status, report=report)
+
+
+# --- the operators ----------------------------------------------------------------------------
+
+
+@blueprint.get("/resellers")
+@requires("resellers.read", "resellers")
+def resellers() -> Any:
+    _viewed("resellers")
+    runtime = _runtime()
+    with runtime.transaction() as db:
+        overview = service.reseller_overview(db, runtime.clock)
+    return _page("resellers.html", resellers=overview, revoked=request.args.get("revoked"))
+
+
+@blueprint.route("/resellers/<partner_id>/revoke", methods=["GET", "POST"])
+@requires("resellers.revoke", "resellers.revoke")
+def revoke(partner_id: str) -> Any:
+    """Two steps: the reason, then a confirmation naming the reseller; only the second POST
+    revokes, through the same service as ``gateway partners revoke``."""
+    runtime = _runtime()
+    with runtime.transaction() as db:
+        found = [r for r in service.reseller_overview(db, runtime.clock) if r["id"] == partner_id]
+    if not found:
+        _viewed("resellers.revoke", partner=partner_id[:64], found=False)
+        return _page("refused.html", 404, reason="missing")
+    reseller = found[0]
+    reason = request.form.get("reason", "").strip()
+    step = request.form.get("step") if request.method == "POST" else None
+    error = None
+    if step == "revoke" and request.form.get("confirm") == "yes" and reason:
+        try:
+            with runtime.transaction() as db:
+                revoke_partner(db, runtime.clock, g.actor, partner_id=partner_id, reason=reason,
+                               request_id=g.request_id)  # fmt: skip
+        except GatewayError as refused:
+            error = refused.detail
+        else:
+            return redirect(url_for("console.resellers", revoked=partner_id))
+    elif step in ("confirm", "revoke") and not reason:
+        error = "give a reason"
+    elif step == "revoke":
+        error = "tick the confirmation box"
+    confirming = step in ("confirm", "revoke") and bool(reason)
+    _viewed("resellers.revoke", partner=partner_id, step=step or "reason")
+    return _page("revoke.html", 400 if error else 200, reseller=reseller, reason=reason,
+                 error=error, confirming=confirming)  # fmt: skip
+
+
+# --- the public notice ------------------------------------------------------------------------
+
+
+@public.get("/joint-use")
+def joint_use() -> Any:
+    """The joint-use notice (APPI art. 27(5)(iii)): no sign-in, nothing logged about the
+    reader, generated from the allowlist and the resellers in force today."""
+    runtime = _runtime()
+    with runtime.transaction() as db:
+        notice = service.notice(db, runtime.clock)
+    return Response(
+        render_template("console/notice.html", notice=notice,
+                        controller=runtime.config.controller_name,
+                        contact=runtime.config.privacy_desk_contact),
+        mimetype="text/html",
+    )  # fmt: skip

@@ -1,0 +1,485 @@
+"""The console through Flask's test client, on SQLite and PostgreSQL: sign-in and its cookie,
+lock-out, roles, CSRF, logging of every view, keyset paging of the log, revocation, the
+public notice."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+from gateway import create_app
+from gateway.audit.spine import Actor, ActorKind, Event, Subject, record
+from gateway.oauth import clients
+from gateway.partners.models import Partner
+from tests import factories
+from tests.console.conftest import PASSWORD, csrf_of, entries, sign_in
+
+
+def _cookie_header(response) -> str:
+    return next(v for k, v in response.headers.items() if k == "Set-Cookie")
+
+
+def test_sign_in_sets_a_strict_http_only_session_cookie(app, staff):
+    staff("alice", "privacy_desk")
+    response = sign_in(app.test_client(), "alice")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/console/"
+    cookie = _cookie_header(response)
+    assert cookie.startswith("console=")
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    assert "Secure" not in cookie  # the issuer here is http
+    login = entries(app, "console.login")[-1]
+    assert (login.actor_kind, login.actor_id, login.outcome) == (
+        "operator",
+        "staff:alice",
+        "allowed",
+    )
+
+
+def test_session_cookie_is_secure_and_host_only_when_served_over_https(config, clock, staff):
+    application = create_app(replace(config, issuer="https://gateway.example"), clock=clock)
+    try:
+        from gateway.console import service
+
+        with application.extensions["gateway"].transaction() as session:
+            service.add_staff(
+                session, clock, factories.OPERATOR, name="alice", role="operator", password=PASSWORD
+            )
+        cookie = _cookie_header(sign_in(application.test_client(), "alice"))
+        assert cookie.startswith("__Host-console=")
+        assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/" in cookie
+    finally:
+        application.extensions["gateway"].close()
+
+
+def test_session_secret_is_made_owner_only_in_the_keys_dir(app, staff, config):
+    staff("alice", "privacy_desk")
+    sign_in(app.test_client(), "alice")
+    secret = config.keys_dir / "console-session.key"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert len(secret.read_bytes()) == 32
+
+
+def test_pages_need_a_session(app):
+    response = app.test_client().get("/console/log?customer=C-1")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/console/login?next=/console/log")
+
+
+def test_wrong_password_is_refused_and_logged_without_the_password(app, staff):
+    staff("alice", "privacy_desk")
+    response = sign_in(app.test_client(), "alice", "wrong password here")
+    assert response.status_code == 401
+    assert "Sign-in failed" in response.get_data(as_text=True)
+    entry = entries(app, "console.login")[-1]
+    assert (entry.outcome, entry.rule) == ("denied", "bad_password")
+    assert "wrong password" not in entry.details
+
+
+def test_unknown_name_is_logged_without_the_typed_name(app):
+    response = sign_in(app.test_client(), "typed-a-secret-here", "whatever at all")
+    assert response.status_code == 401
+    entry = entries(app, "console.login")[-1]
+    assert (entry.actor_id, entry.rule) == ("staff:(unknown)", "unknown_account")
+    assert "typed-a-secret" not in json.dumps([entry.subjects, entry.details, entry.actor_id])
+
+
+def test_five_failures_lock_the_account_for_fifteen_minutes(app, staff, clock):
+    staff("alice", "privacy_desk")
+    client = app.test_client()
+    for _ in range(5):
+        assert sign_in(client, "alice", "not the password").status_code == 401
+    # Locked: the right password is refused too, on any worker (the lock is in the database).
+    other_worker = app.test_client()
+    assert sign_in(other_worker, "alice").status_code == 401
+    assert entries(app, "console.login")[-1].rule == "account_locked"
+    clock.advance(timedelta(minutes=14))
+    assert sign_in(other_worker, "alice").status_code == 401
+    clock.advance(timedelta(minutes=1, seconds=1))
+    assert sign_in(other_worker, "alice").status_code == 302
+
+
+def test_a_success_resets_the_failure_count(app, staff):
+    staff("alice", "privacy_desk")
+    client = app.test_client()
+    for _ in range(4):
+        sign_in(client, "alice", "not the password")
+    assert sign_in(client, "alice").status_code == 302
+    for _ in range(4):
+        sign_in(client, "alice", "not the password")
+    assert sign_in(client, "alice").status_code == 302
+
+
+def test_post_without_the_csrf_token_is_refused_and_changes_nothing(app, operator, clock):
+    with app.extensions["gateway"].transaction() as session:
+        factories.partner(session, clock, "acme")
+    response = operator.post(
+        "/console/resellers/acme/revoke",
+        data={"step": "revoke", "reason": "leak", "confirm": "yes"},
+    )
+    assert response.status_code == 400
+    assert "security token" in response.get_data(as_text=True)
+    forged = operator.post(
+        "/console/resellers/acme/revoke",
+        data={"step": "revoke", "reason": "leak", "confirm": "yes", "csrf_token": "forged"},
+    )
+    assert forged.status_code == 400
+    with app.extensions["gateway"].transaction() as session:
+        assert session.get(Partner, "acme").status == "active"
+    refused = entries(app, "console.refused")
+    assert [(e.actor_id, e.rule) for e in refused] == [("staff:ops", "csrf_token")] * 2
+
+
+def test_sign_in_without_the_csrf_token_is_refused(app, staff):
+    staff("alice", "privacy_desk")
+    client = app.test_client()
+    client.get("/console/login")
+    response = client.post("/console/login", data={"name": "alice", "password": PASSWORD})
+    assert response.status_code == 400
+    assert entries(app, "console.login") == []
+
+
+def test_privacy_desk_cannot_revoke(app, desk, clock):
+    with app.extensions["gateway"].transaction() as session:
+        factories.partner(session, clock, "acme")
+    page = desk.get("/console/resellers")
+    assert page.status_code == 200
+    assert "revoke-acme" not in page.get_data(as_text=True)
+    assert desk.get("/console/resellers/acme/revoke").status_code == 403
+    token = csrf_of(page)
+    response = desk.post(
+        "/console/resellers/acme/revoke",
+        data={"csrf_token": token, "step": "revoke", "reason": "leak", "confirm": "yes"},
+    )
+    assert response.status_code == 403
+    with app.extensions["gateway"].transaction() as session:
+        assert session.get(Partner, "acme").status == "active"
+    denied = [e for e in entries(app, "console.view") if e.outcome == "denied"]
+    assert [(e.rule, json.loads(e.details)["page"]) for e in denied] == [
+        ("staff_role", "resellers.revoke")
+    ] * 2
+
+
+def test_operators_do_not_read_the_log(app, operator):
+    for path in (
+        "/console/log",
+        "/console/reports/customer?customer_id=C-1",
+        "/console/reports/breach",
+        "/console/anomalies",
+        "/console/verification",
+    ):
+        assert operator.get(path).status_code == 403, path
+    assert entries(app, "audit.browse") == []
+    assert entries(app, "audit.report") == []
+
+
+def test_operator_revokes_with_a_reason_and_a_confirmation(app, operator, clock):
+    runtime = app.extensions["gateway"]
+    with runtime.transaction() as session:
+        factories.partner(session, clock, "acme")
+        clients.add_client(
+            session,
+            clock,
+            factories.OPERATOR,
+            partner_id="acme",
+            scopes="customers:contact",
+            with_secret=True,
+        )
+    form = operator.get("/console/resellers/acme/revoke")
+    token = csrf_of(form)
+    step_one = operator.post(
+        "/console/resellers/acme/revoke",
+        data={"csrf_token": token, "step": "confirm", "reason": "NDA ended"},
+    )
+    assert step_one.status_code == 200
+    assert 'id="confirm-revoke"' in step_one.get_data(as_text=True)
+    with runtime.transaction() as session:
+        assert session.get(Partner, "acme").status == "active"  # not yet
+    unticked = operator.post(
+        "/console/resellers/acme/revoke",
+        data={"csrf_token": token, "step": "revoke", "reason": "NDA ended"},
+    )
+    assert unticked.status_code == 400
+    done = operator.post(
+        "/console/resellers/acme/revoke",
+        data={"csrf_token": token, "step": "revoke", "reason": "NDA ended", "confirm": "yes"},
+    )
+    assert done.status_code == 302
+    assert done.headers["Location"] == "/console/resellers?revoked=acme"
+    with runtime.transaction() as session:
+        assert session.get(Partner, "acme").status == "revoked"
+        assert [c.status for c in clients.list_clients(session, "acme")] == ["disabled"]
+    revoke = entries(app, "partner.revoke")[-1]
+    assert revoke.actor_id == "staff:ops"
+    assert json.loads(revoke.details)["reason"] == "NDA ended"
+    assert json.loads(revoke.details)["clients_disabled"] == 1
+
+
+def test_sign_out_ends_the_session_even_for_a_copied_cookie(app, staff):
+    staff("alice", "privacy_desk")
+    client = app.test_client()
+    sign_in(client, "alice")
+    stolen = client.get_cookie("console").value
+    token = csrf_of(client.get("/console/"))
+    assert client.post("/console/logout", data={"csrf_token": token}).status_code == 302
+    assert entries(app, "console.logout")[-1].actor_id == "staff:alice"
+    replay = app.test_client()
+    replay.set_cookie("console", stolen)
+    assert replay.get("/console/log").status_code == 302
+
+
+def test_disabling_an_account_ends_its_sessions(app, desk, clock):
+    from gateway.console import service
+
+    assert desk.get("/console/").status_code == 200
+    with app.extensions["gateway"].transaction() as session:
+        service.disable_staff(session, clock, factories.OPERATOR, name="desk")
+    assert desk.get("/console/").status_code == 302
+    assert sign_in(app.test_client(), "desk").status_code == 401
+
+
+def test_sessions_end_when_idle_and_when_old(app, desk, clock):
+    clock.advance(timedelta(minutes=29))
+    assert desk.get("/console/").status_code == 200
+    clock.advance(timedelta(minutes=31))
+    assert desk.get("/console/").status_code == 302
+    client = app.test_client()
+    sign_in(client, "desk")
+    for _ in range(16):
+        clock.advance(timedelta(minutes=29))
+        assert client.get("/console/").status_code == 200
+    clock.advance(timedelta(minutes=29))  # past 8 hours since sign-in, though never idle
+    assert client.get("/console/").status_code == 302
+
+
+def test_every_page_view_is_logged(app, desk, clock):
+    paths = {
+        "/console/": ("console.view", "home"),
+        "/console/log?customer=C-1&action=customers.read": ("audit.browse", None),
+        "/console/reports/customer?customer_id=C-1": ("audit.report", "customer"),
+        "/console/reports/breach?partner=acme&since=2026-03-01&until=2026-03-31": (
+            "audit.report",
+            "breach",
+        ),
+        "/console/reports/breach?partner=acme&since=2026-03-01&until=2026-03-31&format=csv": (
+            "audit.report",
+            "breach",
+        ),
+        "/console/anomalies": ("audit.report", "anomalies"),
+        "/console/verification": ("console.view", "verification"),
+        "/console/resellers": ("console.view", "resellers"),
+    }
+    for path, (action, what) in paths.items():
+        before = len(entries(app))
+        assert desk.get(path).status_code == 200, path
+        new = entries(app)[before:]
+        assert [e.action for e in new] == [action], path
+        assert new[0].actor_id == "staff:desk"
+        details = json.loads(new[0].details)
+        if what:
+            assert what in (details.get("page"), details.get("report")), path
+    browse = entries(app, "audit.browse")[-1]
+    assert json.loads(browse.subjects) == [["customer", "C-1"]]
+    assert json.loads(browse.details)["action"] == "customers.read"
+
+
+def _fill(app, clock, count: int) -> None:
+    """``count`` reseller reads: odd ones about C-1 by acme, even ones about C-2 by bolt."""
+    actor = Actor(ActorKind.CLIENT, "cl_test")
+    with app.extensions["gateway"].transaction() as session:
+        for n in range(1, count + 1):
+            customer, partner = ("C-1", "acme") if n % 2 else ("C-2", "bolt")
+            record(
+                session,
+                Event(
+                    action="customers.read",
+                    actor=actor,
+                    purpose="inquiry_response",
+                    subjects=(Subject("partner", partner), Subject("customer", customer)),
+                    items=("name", "email"),
+                    allowlist_version="2022-04-01",
+                ),
+                clock=clock,
+            )
+            clock.advance(timedelta(seconds=1))
+
+
+def _seqs(response) -> list[int]:
+    import re
+
+    return [
+        int(n) for n in re.findall(r'<th scope="row">(\d+)</th>', response.get_data(as_text=True))
+    ]
+
+
+def test_log_pages_by_key_through_filters(app, desk, clock):
+    _fill(app, clock, 130)
+    first = desk.get("/console/log?customer=C-1&partner=acme&purpose=inquiry_response")
+    seqs = _seqs(first)
+    assert len(seqs) == 50 and seqs == sorted(seqs, reverse=True)
+    walked = list(seqs)
+    page = first
+    while 'id="older"' in page.get_data(as_text=True):
+        import re
+
+        href = re.search(r'href="([^"]+)" id="older"', page.get_data(as_text=True)).group(1)
+        assert "before=" in href and "offset" not in href
+        page = desk.get(href.replace("&amp;", "&"))
+        walked += _seqs(page)
+    assert len(walked) == 65 == len(set(walked))
+    assert walked == sorted(walked, reverse=True)
+    # Each page read is logged, with the cursor it began at.
+    browses = entries(app, "audit.browse")
+    assert [json.loads(b.details)["before"] for b in browses][1:] == [walked[49]]
+    # A customer who is not the reseller's gets nothing.
+    assert _seqs(desk.get("/console/log?customer=C-1&partner=bolt&action=customers.read")) == []
+
+
+def test_log_time_window_is_inclusive_of_whole_days(app, staff, clock):
+    _fill(app, clock, 10)  # from 2026-04-01T09:00Z, one a second
+    clock.advance(timedelta(days=1))
+    _fill(app, clock, 3)
+    staff("desk", "privacy_desk")
+    desk = app.test_client()
+    sign_in(desk, "desk")
+    day_one = _seqs(desk.get("/console/log?action=customers.read&until=2026-04-01"))
+    assert len(day_one) == 10
+    day_two = _seqs(desk.get("/console/log?action=customers.read&since=2026-04-02"))
+    assert len(day_two) == 3
+    assert _seqs(desk.get("/console/log?since=2027-01-01")) == []
+    bad = desk.get("/console/log?since=yesterday&outcome=maybe")
+    assert bad.status_code == 200
+    assert "is not a date" in bad.get_data(as_text=True)
+
+
+def test_log_page_reads_the_subject_index(app, clock):
+    """The customer filter goes through audit_subjects, not a scan of the log."""
+    from sqlalchemy import select
+
+    from gateway.audit.reading import snapshot
+    from gateway.console import service
+
+    _fill(app, clock, 5)
+    engine = app.extensions["gateway"].engine
+    with snapshot(engine) as connection:
+        page = service.log_page(connection, service.LogFilter(customer="C-2"), size=1)
+        assert [e["seq"] for e in page.entries] == [4] and page.older == 4
+        assert [
+            e["seq"]
+            for e in service.log_page(
+                connection, service.LogFilter(customer="C-2"), before=4, size=5
+            ).entries
+        ] == [2]
+    del select
+
+
+def test_customer_report_and_breach_csv(app, desk, clock):
+    _fill(app, clock, 6)
+    report = desk.get("/console/reports/customer?customer_id=C-1")
+    text = report.get_data(as_text=True)
+    assert "acme" in text and "bolt" not in text
+    assert text.count("inquiry_response") >= 3
+    csv = desk.get(
+        "/console/reports/breach?partner=bolt&since=2026-04-01&until=2026-04-01&format=csv"
+    )
+    assert csv.status_code == 200
+    assert csv.mimetype == "text/csv"
+    assert "attachment" in csv.headers["Content-Disposition"]
+    lines = csv.get_data().decode("utf-8-sig").splitlines()
+    assert lines[0] == "customer_id,count,first,last,items,purposes"
+    assert lines[1].startswith("C-2,3,")
+    assert lines[1].endswith(",email name,inquiry_response")
+
+
+def test_verify_now_records_the_verdict_and_shows_it(app, desk, clock):
+    _fill(app, clock, 3)
+    token = csrf_of(desk.get("/console/verification"))
+    response = desk.post("/console/verification", data={"csrf_token": token})
+    assert response.status_code == 200
+    assert "Intact" in response.get_data(as_text=True)
+    verify = entries(app, "audit.verify")[-1]
+    assert json.loads(verify.details)["intact"] is True
+    status = desk.get("/console/verification").get_data(as_text=True)
+    assert "staff:desk" in status and "intact" in status
+
+
+def test_resellers_show_nda_state(app, operator, clock):
+    from gateway.clock import today
+
+    day = today(clock)
+    with app.extensions["gateway"].transaction() as session:
+        factories.partner(session, clock, "fresh")
+        factories.partner(
+            session, clock, "soon", nda=(day - timedelta(days=300), day + timedelta(days=10))
+        )
+        factories.partner(
+            session, clock, "old", nda=(day - timedelta(days=400), day - timedelta(days=1))
+        )
+        factories.partner(session, clock, "none", with_nda=False)
+    text = operator.get("/console/resellers").get_data(as_text=True)
+    import re
+
+    states = dict(re.findall(r'<tr id="reseller-(\w+)">.*?class="nda-(\w+)"', text, re.S))
+    assert states == {"fresh": "in_force", "soon": "lapsing", "old": "lapsed", "none": "lapsed"}
+
+
+def test_public_notice_lists_items_purposes_and_resellers_in_force(app, clock):
+    from gateway.partners import service as partners
+
+    with app.extensions["gateway"].transaction() as session:
+        factories.partner(session, clock, "acme", name="Acme Sales K.K.")
+        factories.partner(session, clock, "gone", name="Gone Trading K.K.")
+        factories.partner(session, clock, "bare", name="No NDA K.K.", with_nda=False)
+        partners.revoke_partner(
+            session, clock, factories.OPERATOR, partner_id="gone", reason="contract ended"
+        )
+    before = len(entries(app))
+    response = app.test_client().get("/joint-use")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    text = response.get_data(as_text=True)
+    for label in (
+        "氏名",
+        "電子メールアドレス",
+        "その他契約情報",
+        "申込日",
+        "調査・回答内容",
+        "email address",
+        "inquiry contents",
+    ):
+        assert label in text, label
+    assert "Acme Sales K.K." in text
+    assert "Gone Trading K.K." not in text and "No NDA K.K." not in text
+    assert "株式会社ウェブインパクト" in text and "info@webimpact.co.jp" in text
+    assert "迅速かつ適切に対応するため" in text
+    assert '<html lang="ja">' in text and 'lang="en"' in text
+    assert len(entries(app)) == before  # a public page: nothing about the reader is logged
+
+
+def test_notice_contact_comes_from_the_configuration(config, clock):
+    configured = replace(
+        config, controller_name="Example K.K.", privacy_desk_contact="privacy@example.com"
+    )
+    application = create_app(configured, clock=clock)
+    try:
+        text = application.test_client().get("/joint-use").get_data(as_text=True)
+        assert "Example K.K." in text and "privacy@example.com" in text
+        assert "webimpact" not in text
+    finally:
+        application.extensions["gateway"].close()
+
+
+def test_console_pages_forbid_framing_scripts_from_elsewhere_and_caching(desk):
+    response = desk.get("/console/")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_partner_api_gets_no_console_cookie(app):
+    response = app.test_client().get("/healthz")
+    assert "Set-Cookie" not in response.headers
+    assert not (app.extensions["gateway"].config.keys_dir / "console-session.key").exists()
