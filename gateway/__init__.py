@@ -8,6 +8,7 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from gateway.audit.group_commit import GroupCommit
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.errors import register_error_handlers
@@ -23,6 +24,8 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
     app.config["JSON_SORT_KEYS"] = False
     runtime = Runtime.open(config, clock)
     app.extensions["gateway"] = runtime
+
+    app.extensions["group_commit"] = GroupCommit(runtime)
 
     register_error_handlers(app)
     _register_request_ids(app)

@@ -21,6 +21,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Clock
+    readers: sessionmaker[Session]
 
     @classmethod
     def open(cls, config: Config, clock: Clock | None = None) -> Runtime:
@@ -32,12 +33,24 @@ class Runtime:
             db.upgrade(engine)
         else:
             db.require_current(engine)
-        return cls(config, engine, db.session_factory(engine), clock or SystemClock())
+        return cls(
+            config,
+            engine,
+            db.session_factory(engine),
+            clock or SystemClock(),
+            db.session_factory(engine, reading=True),
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: committed on success, rolled back on any error."""
-        with self.sessions.begin() as session:
+        with db.write_lock(self.engine), self.sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A consistent read that takes no write lock (rolled back at the end)."""
+        with self.readers() as session, session.begin():
             yield session
 
     def close(self) -> None:

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -105,41 +105,65 @@ def record(session: Session, event: Event, *, clock: Clock) -> RecordedEntry:
     Raises :class:`AuditUnavailable` when the log cannot be written; the caller's transaction
     must then be rolled back, and nothing it did may take effect.
     """
-    _check(event)
-    subjects = sorted({(s.kind, s.id) for s in event.subjects})
     try:
-        head = session.execute(
-            select(AuditHead).where(AuditHead.id == HEAD_ROW_ID).with_for_update()
-        ).scalar_one()
-        fields = {
-            "seq": head.seq + 1,
-            "at": isoformat(clock.now()),
-            "actor_kind": str(event.actor.kind),
-            "actor_id": event.actor.id,
-            "action": event.action,
-            "outcome": str(event.outcome),
-            "rule": event.rule,
-            "purpose": event.purpose,
-            "items": canonical_json(sorted(set(event.items))),
-            "allowlist_version": event.allowlist_version,
-            "request_id": event.request_id,
-            "subjects": canonical_json([list(s) for s in subjects]),
-            "details": canonical_json(dict(event.details)),
-            "prev_hash": head.entry_hash,
-        }
-        fields["entry_hash"] = chain_hash(head.entry_hash, entry_body(fields))
-        session.add(AuditEntry(**fields))
-        session.flush()
-        session.add_all(
-            AuditSubject(kind=kind, subject_id=subject_id, seq=fields["seq"])
-            for kind, subject_id in subjects
-        )
-        head.seq = fields["seq"]
-        head.entry_hash = fields["entry_hash"]
-        session.flush()
+        session.flush()  # the event's own changes go first, in the same transaction
     except SQLAlchemyError as error:
         raise AuditUnavailable("the access log could not be written") from error
-    return RecordedEntry(fields["seq"], fields["at"], fields["entry_hash"])
+    return append(session.connection(), (event,), clock=clock)[0]
+
+
+_ENTRIES = AuditEntry.__table__
+_SUBJECTS = AuditSubject.__table__
+_HEAD = AuditHead.__table__
+
+
+def append(connection: Connection, events: Sequence[Event], *, clock: Clock) -> list[RecordedEntry]:
+    """Append ``events``, in order, inside the connection's transaction: one head-row lock
+    and one batch of inserts for all of them (several requests' entries share one commit)."""
+    for event in events:
+        _check(event)
+    try:
+        head_seq, head_hash = connection.execute(
+            select(_HEAD.c.seq, _HEAD.c.entry_hash)
+            .where(_HEAD.c.id == HEAD_ROW_ID)
+            .with_for_update()
+        ).one()
+        at = isoformat(clock.now())
+        entries, subject_rows, recorded = [], [], []
+        for event in events:
+            subjects = sorted({(s.kind, s.id) for s in event.subjects})
+            fields = {
+                "seq": head_seq + 1,
+                "at": at,
+                "actor_kind": str(event.actor.kind),
+                "actor_id": event.actor.id,
+                "action": event.action,
+                "outcome": str(event.outcome),
+                "rule": event.rule,
+                "purpose": event.purpose,
+                "items": canonical_json(sorted(set(event.items))),
+                "allowlist_version": event.allowlist_version,
+                "request_id": event.request_id,
+                "subjects": canonical_json([list(s) for s in subjects]),
+                "details": canonical_json(dict(event.details)),
+                "prev_hash": head_hash,
+            }
+            fields["entry_hash"] = chain_hash(head_hash, entry_body(fields))
+            head_seq, head_hash = fields["seq"], fields["entry_hash"]
+            entries.append(fields)
+            subject_rows += [{"kind": k, "subject_id": i, "seq": head_seq} for k, i in subjects]
+            recorded.append(RecordedEntry(head_seq, at, head_hash))
+        connection.execute(insert(_ENTRIES), entries)
+        if subject_rows:
+            connection.execute(insert(_SUBJECTS), subject_rows)
+        connection.execute(
+            update(_HEAD)
+            .where(_HEAD.c.id == HEAD_ROW_ID)
+            .values(seq=head_seq, entry_hash=head_hash)
+        )
+    except SQLAlchemyError as error:
+        raise AuditUnavailable("the access log could not be written") from error
+    return recorded
 
 
 def _check(event: Event) -> None:

@@ -34,7 +34,7 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
+from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject
 from gateway.clock import today
 from gateway.errors import PROBLEM_BASE, AuditUnavailable, problem_response
 from gateway.oauth.clients import partner_scopes
@@ -64,12 +64,17 @@ class VerifiedToken:
 @dataclass(frozen=True)
 class Access:
     """An allowed caller, for the view: who, with which scopes, and the facts it passed.
-    ``session`` is the request's transaction; the view writes its log entry there."""
+
+    ``session`` reads (a snapshot, no lock). The view does not write its log entry itself: it
+    hands it to :meth:`log`, and the resource check appends it durably before the view's
+    response is released.
+    """
 
     token: VerifiedToken
     partner_id: str
     facts: AccessFacts
     session: Session
+    events: list[Event]
 
     @property
     def actor(self) -> Actor:
@@ -78,6 +83,14 @@ class Access:
     @property
     def subjects(self) -> tuple[Subject, ...]:
         return (Subject("partner", self.partner_id), Subject("client", self.token.client_id))
+
+    def log(self, event: Event) -> None:
+        self.events.append(event)
+
+    def deny(self, rule: Rule, *, action: str, subjects: tuple[Subject, ...] = (),
+             purpose: str | None = None) -> None:  # fmt: skip
+        self.log(refusal(rule, action=action, actor=self.actor,
+                         subjects=self.subjects + subjects, purpose=purpose))  # fmt: skip
 
 
 class TokenVerifier:
@@ -202,22 +215,17 @@ INSUFFICIENT = Rule("token_scope", 403, "insufficient_scope",
                     lambda a, d: False)  # fmt: skip
 
 
-def deny(access_session: Session, rule: Rule, *, action: str, actor: Actor,
-         subjects: tuple[Subject, ...], purpose: str | None = None) -> None:  # fmt: skip
-    """Log a refusal in the request's transaction."""
-    runtime = current_app.extensions["gateway"]
-    record(
-        access_session,
-        Event(
-            action=action,
-            actor=actor,
-            outcome=Outcome.DENIED,
-            rule=rule.name,
-            subjects=subjects,
-            purpose=purpose,
-            request_id=g.get("request_id"),
-        ),
-        clock=runtime.clock,
+def refusal(rule: Rule, *, action: str, actor: Actor, subjects: tuple[Subject, ...],
+            purpose: str | None = None) -> Event:  # fmt: skip
+    """The log entry of a refused request."""
+    return Event(
+        action=action,
+        actor=actor,
+        outcome=Outcome.DENIED,
+        rule=rule.name,
+        subjects=subjects,
+        purpose=purpose,
+        request_id=g.get("request_id"),
     )
 
 
@@ -233,34 +241,33 @@ def require_token(action: str, scopes_any: Iterable[str] | None = None) -> Calla
             verifier: TokenVerifier = current_app.extensions["oauth"].verifier
             now = int(runtime.clock.now().timestamp())
             needed = fixed if fixed is not None else frozenset(partner_scopes())
-            session = runtime.sessions()
+            events: list[Event] = []
             try:
-                session.begin()
-                response = _guarded(session, verifier, runtime, now, action, needed,
-                                    lambda: view(*args, **kwargs))  # fmt: skip
-                session.commit()  # the log entry is durable before any data leaves
+                with runtime.reading() as session:
+                    response = _guarded(session, events, verifier, runtime, now, action, needed,
+                                        lambda: view(*args, **kwargs))  # fmt: skip
+                # The log comes first: the response is released only once its entries are
+                # committed (with other requests' entries, in one commit).
+                current_app.extensions["group_commit"].write(events)
                 return response
             except (AuditUnavailable, SQLAlchemyError):
-                session.rollback()
                 current_app.logger.exception("access log unavailable; request refused")
                 return problem_response(
                     AuditUnavailable(
                         "the access log cannot be written; nothing was disclosed"
                     ).problem()
                 )
-            finally:
-                session.close()
 
         return guarded
 
     return decorate
 
 
-def _guarded(session, verifier, runtime, now, action, needed, view) -> Response:  # type: ignore[no-untyped-def]
+def _guarded(session, events, verifier, runtime, now, action, needed, view) -> Response:  # type: ignore[no-untyped-def]
     token_string = bearer_token()
     anonymous = Actor(ActorKind.CLIENT, UNAUTHENTICATED)
     if token_string is None:
-        deny(session, MISSING, action=action, actor=anonymous, subjects=())
+        events.append(refusal(MISSING, action=action, actor=anonymous, subjects=()))
         return challenge(None, MISSING.detail, 401)
     token = verifier.verify(token_string, now)
     if token is None:
@@ -275,10 +282,11 @@ def _guarded(session, verifier, runtime, now, action, needed, view) -> Response:
         else ()
     )
     if not decision.allowed:
-        deny(session, decision.rule, action=action, actor=actor, subjects=subjects)
+        events.append(refusal(decision.rule, action=action, actor=actor, subjects=subjects))
         return challenge(decision.rule, decision.rule.detail, decision.rule.status)
     if not token.scopes & needed:
-        deny(session, INSUFFICIENT, action=action, actor=actor, subjects=subjects)
+        events.append(refusal(INSUFFICIENT, action=action, actor=actor, subjects=subjects))
         return challenge(INSUFFICIENT, INSUFFICIENT.detail, 403, scope=" ".join(sorted(needed)))
-    g.access = Access(token=token, partner_id=partner_id, facts=facts, session=session)
+    g.access = Access(token=token, partner_id=partner_id, facts=facts, session=session,
+                      events=events)  # fmt: skip
     return view()

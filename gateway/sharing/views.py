@@ -15,10 +15,10 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from marshmallow import Schema, ValidationError
 
 from gateway import allowlist
-from gateway.audit.spine import Event, Subject, record
+from gateway.audit.spine import Event, Subject
 from gateway.clock import today
 from gateway.errors import PROBLEM_BASE, InvalidInput, problem_response
-from gateway.oauth.resource import Access, challenge, deny, require_token
+from gateway.oauth.resource import Access, challenge, require_token
 from gateway.policy import JOINT_USE_PURPOSES, DisclosureFacts, Rule, decide
 from gateway.sharing import service
 from gateway.sharing.schemas import CustomerListQuery, CustomerQuery
@@ -94,8 +94,7 @@ def _parse(schema: Schema, action: str, customer_id: str | None = None) -> dict[
 
 def _refuse_malformed(access: Access, action: str, detail: str,
                       customer_id: str | None = None) -> Response:  # fmt: skip
-    deny(access.session, REQUEST_VALID, action=action, actor=access.actor,
-         subjects=access.subjects + _customer_subject(customer_id))  # fmt: skip
+    access.deny(REQUEST_VALID, action=action, subjects=_customer_subject(customer_id))
     return problem_response(
         {
             "type": PROBLEM_BASE + REQUEST_VALID.name,
@@ -133,9 +132,9 @@ def _decide(access: Access, query: dict[str, Any], action: str,
     if decision.allowed:
         return requested
     rule = decision.rule
-    deny(access.session, rule, action=action, actor=access.actor,
-         subjects=access.subjects + _customer_subject(customer[0] if customer else None),
-         purpose=query["purpose"] if query["purpose"] in JOINT_USE_PURPOSES else None)  # fmt: skip
+    purpose = query["purpose"] if query["purpose"] in JOINT_USE_PURPOSES else None
+    subject = _customer_subject(customer[0] if customer else None)
+    access.deny(rule, action=action, subjects=subject, purpose=purpose)
     if rule.status == 404:
         # Not designated, withheld or absent: one answer, so nothing is revealed.
         raise Refused(problem_response({"type": PROBLEM_BASE + "not-found", "title": "Not Found",
@@ -148,8 +147,7 @@ def _log_disclosure(access: Access, action: str, query: dict[str, Any],
     """The disclosure's entry: who received which items of whom, for what, under which
     allowlist — names and ids only."""
     rules = allowlist.current()
-    record(
-        access.session,
+    access.log(
         Event(
             action=action,
             actor=access.actor,
@@ -159,8 +157,7 @@ def _log_disclosure(access: Access, action: str, query: dict[str, Any],
             allowlist_version=rules.version,
             request_id=g.get("request_id"),
             details={"count": len(customer_ids)},
-        ),
-        clock=current_app.extensions["gateway"].clock,
+        )
     )
 
 

@@ -16,7 +16,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from gateway import create_app
-from gateway.audit.spine import Event, record
+from gateway.audit.spine import Event
 from gateway.clock import FixedClock
 from gateway.oauth import clients
 from gateway.oauth.clients import partner_scopes
@@ -49,11 +49,7 @@ def app(oauth_config, clock):
     @require_token("test.read", scopes_any=("customers:contact",))
     def protected():
         # As every partner endpoint does: the disclosure's entry, in the request's transaction.
-        record(
-            g.access.session,
-            Event(action="test.read", actor=g.access.actor, subjects=g.access.subjects),
-            clock=clock,
-        )
+        g.access.log(Event(action="test.read", actor=g.access.actor, subjects=g.access.subjects))
         return jsonify(partner=g.access.partner_id, scopes=sorted(g.access.token.scopes))
 
     application.add_url_rule(PROTECTED, "protected", protected)

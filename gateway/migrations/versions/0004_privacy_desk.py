@@ -40,7 +40,8 @@ def upgrade() -> None:
         for verb in ("UPDATE", "DELETE"):
             op.execute(
                 f"CREATE TRIGGER audit_checkpoints_no_{verb.lower()} BEFORE {verb} "
-                "ON audit_checkpoints BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END"
+                "ON audit_checkpoints BEGIN "
+                "SELECT RAISE(ABORT, 'the access log is append-only'); END"
             )
 
 

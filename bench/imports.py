@@ -1,7 +1,7 @@
 """Benchmark: stream a generated customer file through ``gateway customers import`` and report
 the wall time and the importing process's peak RSS.
 
-    python benchmarks/import_million.py [--lines 1000000] [--database-url URL]
+    python -m bench.imports [--lines 1000000] [--database-url URL]
 
 The file is generated in a temporary directory (about 0.5 KB a line, with non-allowlisted
 fields the door must drop); the import runs as a separate ``gateway`` process so its peak RSS

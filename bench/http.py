@@ -1,0 +1,273 @@
+"""HTTP benchmark of the gateway against the bare stack, measured in the same run.
+
+    python -m bench.http                      # SQLite and PostgreSQL, 10 s a case
+    python -m bench.http --databases sqlite --duration 5 --connections 16
+
+For each database: a fresh store with one reseller, its clients and ``--customers`` designated
+customers; gunicorn on 127.0.0.1 with the same workers and threads for every case; wrk as the
+load generator (one thread, so it takes as little of the machine as it can). Cases:
+
+- ``bare``: a Flask endpoint returning the same ~1 KB JSON from memory — this stack's ceiling;
+- ``read``: ``GET /v1/customers/{id}`` over every customer in turn, each with its durable log
+  record;
+- ``list``: ``GET /v1/customers?limit=100`` (a 100-customer page);
+- ``token``: ``POST /oauth/token`` with a fresh ``private_key_jwt`` assertion each time.
+
+Prints requests/s, p50 and p99 latency, and each gateway case as a ratio to ``bare``.
+These machines are noisy: read the ratios, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from joserfc import jwt
+from joserfc.jwk import ECKey
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.postgres import PostgresServer  # noqa: E402
+from tests.server import GunicornServer, free_port  # noqa: E402
+
+
+@dataclass
+class Result:
+    case: str
+    database: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _wrk(url: str, args: argparse.Namespace, script: Path | None = None,
+         headers: tuple[str, ...] = ()) -> tuple[float, float, float, int]:  # fmt: skip
+    command = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
+               "--timeout", "10s"]  # fmt: skip
+    for header in headers:
+        command += ["-H", header]
+    if script:
+        command += ["-s", str(script)]
+    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = _latency(re.search(r"50%\s+([\d.]+\w+)", output).group(1))
+    p99 = _latency(re.search(r"99%\s+([\d.]+\w+)", output).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = int(bad.group(1)) if bad else 0
+    socket_errors = re.search(r"Socket errors:.*", output)
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(0)))
+    return rate, p50, p99, errors
+
+
+def _latency(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _seed(env: dict[str, str], customers: int, workdir: Path) -> dict[str, str]:
+    """One reseller with an NDA, a secret client and a key client; ``customers`` customers
+    who designated it. Returns what the load needs."""
+    os.environ.update(env)
+    from gateway.audit.spine import Actor, ActorKind
+    from gateway.config import Config
+    from gateway.customers.importer import import_customers
+    from gateway.designations.service import import_designations
+    from gateway.oauth import clients
+    from gateway.oauth.keys import init_keys
+    from gateway.partners import service as partners
+    from gateway.runtime import Runtime
+
+    runtime = Runtime.open(Config.from_env())
+    actor = Actor(ActorKind.OPERATOR, "bench")
+    clock = runtime.clock
+    init_keys(runtime.config.keys_dir, int(time.time()))
+    key = ECKey.generate_key("P-256", private=True, parameters={"kid": "bench"})
+    lines = io.BytesIO()
+    designations = io.BytesIO()
+    for n in range(customers):
+        record = json.loads(json.dumps(_customer(n)))
+        lines.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
+        designations.write(json.dumps({"customer_id": record["customer_id"],
+                                       "partner_id": "bench", "designated_on": "2025-01-01"})
+                           .encode() + b"\n")  # fmt: skip
+    lines.seek(0)
+    designations.seek(0)
+    from gateway import allowlist
+
+    with runtime.transaction() as session:
+        partners.add_partner(session, clock, actor, partner_id="bench", name="Bench K.K.")
+        partners.record_nda(session, clock, actor, partner_id="bench", reference="B-1",
+                            signed_on="2025-01-01", expires_on="2099-12-31")  # fmt: skip
+        secret_client, secret = clients.add_client(
+            session, clock, actor, partner_id="bench", scopes="customers:contact customers:contract customers:inquiries",
+            with_secret=True,
+        )  # fmt: skip
+        key_client, _ = clients.add_client(
+            session, clock, actor, partner_id="bench", scopes="customers:contact",
+            jwks_text=json.dumps({"keys": [key.as_dict(private=False)]}),
+        )  # fmt: skip
+    with runtime.transaction() as session:
+        import_customers(session, clock, actor, lines, allowlist=allowlist.current())
+    with runtime.transaction() as session:
+        import_designations(session, clock, actor, designations)
+    runtime.close()
+    (workdir / "key.pem").write_bytes(key.as_pem(private=True))
+    return {"secret_client": secret_client.client_id, "secret": secret,
+            "key_client": key_client.client_id}  # fmt: skip
+
+
+def _customer(n: int) -> dict:
+    from bench.bare import DOCUMENT
+
+    record = json.loads(json.dumps(DOCUMENT))
+    record.pop("updated_at")
+    record["customer_id"] = f"C-{n:08d}"
+    record["account_id"] = f"acct-{n:08d}"
+    return record
+
+
+def _paths_script(workdir: Path, paths: list[str]) -> Path:
+    listing = workdir / "paths.txt"
+    listing.write_text("\n".join(paths) + "\n")
+    script = workdir / "paths.lua"
+    script.write_text(f"""
+local paths = {{}}
+for line in io.lines("{listing}") do paths[#paths + 1] = line end
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n % #paths) + 1])
+end
+""")
+    return script
+
+
+def _token_script(workdir: Path, client_id: str, key: ECKey, token_url: str, count: int) -> Path:
+    bodies = workdir / "assertions.txt"
+    now = int(time.time())
+    with bodies.open("w") as handle:
+        for _ in range(count):
+            claims = {"iss": client_id, "sub": client_id, "aud": token_url, "iat": now,
+                      "exp": now + 600, "jti": uuid.uuid4().hex}  # fmt: skip
+            assertion = jwt.encode({"alg": "ES256", "kid": "bench"}, claims, key)
+            handle.write(
+                "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3A"
+                f"oauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}\n"
+            )
+    script = workdir / "token.lua"
+    script.write_text(f"""
+local bodies = {{}}
+for line in io.lines("{bodies}") do bodies[#bodies + 1] = line end
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/oauth/token",
+    {{["Content-Type"] = "application/x-www-form-urlencoded"}}, bodies[(n % #bodies) + 1])
+end
+""")
+    return script
+
+
+def run(database: str, args: argparse.Namespace, stack: ExitStack) -> list[Result]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{database}-"))
+    stack.callback(shutil.rmtree, workdir, True)
+    if database == "sqlite":
+        url = f"sqlite:///{workdir}/gateway.db"
+    else:
+        server = PostgresServer.start()
+        stack.callback(server.stop)
+        url = server.url()
+    port = free_port()
+    env = {
+        "GATEWAY_DATABASE_URL": url,
+        "GATEWAY_KEYS_DIR": str(workdir / "keys"),
+        "GATEWAY_ISSUER": f"http://127.0.0.1:{port}",
+        "GATEWAY_TOKEN_LIFETIME": "900",
+    }
+    seeded = _seed(env, args.customers, workdir)
+    key = ECKey.import_key((workdir / "key.pem").read_bytes(), parameters={"kid": "bench"})
+    gunicorn = {"workers": args.workers, "threads": args.threads}
+
+    bare = GunicornServer.start_app("bench.bare:app", env, workdir / "bare.log", **gunicorn)
+    try:
+        results = [Result("bare", database, *_wrk(bare.base_url + "/bare", args))]
+    finally:
+        bare.stop()
+
+    gateway = GunicornServer.start(env, workdir / "gateway.log", port=port, **gunicorn)
+    try:
+        token = requests.post(gateway.base_url + "/oauth/token",
+                              data={"grant_type": "client_credentials"},
+                              auth=(seeded["secret_client"], seeded["secret"]),
+                              timeout=30).json()["access_token"]  # fmt: skip
+        bearer = (f"Authorization: Bearer {token}",)
+        reads = [f"/v1/customers/C-{n:08d}?purpose=inquiry_response"
+                 for n in range(args.customers)]  # fmt: skip
+        script = _paths_script(workdir, reads)
+        results.append(Result("read", database,
+                              *_wrk(gateway.base_url, args, script, bearer)))  # fmt: skip
+        results.append(Result("list100", database, *_wrk(
+            gateway.base_url + "/v1/customers?purpose=service_contact&limit=100", args,
+            headers=bearer)))  # fmt: skip
+        count = max(1000, int(args.duration * 3000))
+        script = _token_script(workdir, seeded["key_client"], key,
+                               gateway.base_url + "/oauth/token", count)  # fmt: skip
+        results.append(Result("token", database, *_wrk(gateway.base_url, args, script)))
+    finally:
+        gateway.stop()
+    return results
+
+
+def report(results: list[Result]) -> None:
+    print(f"{'database':<11}{'case':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'vs bare':>9}{'p99/bare':>10}{'errors':>8}")  # fmt: skip
+    for database in dict.fromkeys(r.database for r in results):
+        rows = [r for r in results if r.database == database]
+        bare = next(r for r in rows if r.case == "bare")
+        for r in rows:
+            print(f"{r.database:<11}{r.case:<9}{r.requests_per_second:>9.0f}{r.p50_ms:>9.2f}"
+                  f"{r.p99_ms:>9.2f}{r.requests_per_second / bare.requests_per_second:>9.0%}"
+                  f"{r.p99_ms / bare.p99_ms:>10.2f}{r.errors:>8}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--json", action="store_true", help="print results as JSON too")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("error: wrk is missing: apt-get install wrk", file=sys.stderr)
+        return 2
+    results: list[Result] = []
+    with ExitStack() as stack:
+        for database in args.databases.split(","):
+            results += run(database.strip(), args, stack)
+    report(results)
+    if args.json:
+        print(json.dumps([r.__dict__ for r in results]))
+    return 1 if any(r.errors for r in results) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
