@@ -15,8 +15,10 @@ from tests.audit.seeding import request
 
 
 @pytest.fixture
-def seeded(runtime, clock):
-    """Ten reseller requests over two partners and two days, one refused."""
+def seeded(runtime, clock, config):
+    """Ten reseller requests over two partners and two days, one refused; the checkpoint key
+    exists already."""
+    CheckpointKeys(config.keys_dir).init("2026-04-01T00:00:00.000000Z")
     with runtime.transaction() as session:
         for i in range(10):
             request(
