@@ -198,7 +198,7 @@ def seal_if_due(
     """Seal when due; a cheap unlocked look first, so an idle check costs one small read."""
     if not schedule.enabled or keys.current() is None:
         return None
-    with runtime.sessions() as session:
+    with runtime.reading() as session:  # a snapshot: the look takes no lock
         head_seq = session.scalar(select(AuditHead.seq).where(AuditHead.id == HEAD_ROW_ID)) or 0
         if schedule.due(head_seq, last_checkpoint(session), runtime.clock.now()) is None:
             return None
