@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -115,6 +115,17 @@ def record(session: Session, event: Event, *, clock: Clock) -> RecordedEntry:
 _ENTRIES = AuditEntry.__table__
 _SUBJECTS = AuditSubject.__table__
 _HEAD = AuditHead.__table__
+# Statements built once (the append path runs on every request).
+_LOCK_HEAD = (
+    select(_HEAD.c.seq, _HEAD.c.entry_hash).where(_HEAD.c.id == HEAD_ROW_ID).with_for_update()
+)
+_INSERT_ENTRIES = insert(_ENTRIES)
+_INSERT_SUBJECTS = insert(_SUBJECTS)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ROW_ID)
+    .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash"))
+)
 
 
 def append(connection: Connection, events: Sequence[Event], *, clock: Clock) -> list[RecordedEntry]:
@@ -123,11 +134,7 @@ def append(connection: Connection, events: Sequence[Event], *, clock: Clock) -> 
     for event in events:
         _check(event)
     try:
-        head_seq, head_hash = connection.execute(
-            select(_HEAD.c.seq, _HEAD.c.entry_hash)
-            .where(_HEAD.c.id == HEAD_ROW_ID)
-            .with_for_update()
-        ).one()
+        head_seq, head_hash = connection.execute(_LOCK_HEAD).one()
         at = isoformat(clock.now())
         entries, subject_rows, recorded = [], [], []
         for event in events:
@@ -153,14 +160,10 @@ def append(connection: Connection, events: Sequence[Event], *, clock: Clock) -> 
             entries.append(fields)
             subject_rows += [{"kind": k, "subject_id": i, "seq": head_seq} for k, i in subjects]
             recorded.append(RecordedEntry(head_seq, at, head_hash))
-        connection.execute(insert(_ENTRIES), entries)
+        connection.execute(_INSERT_ENTRIES, entries)
         if subject_rows:
-            connection.execute(insert(_SUBJECTS), subject_rows)
-        connection.execute(
-            update(_HEAD)
-            .where(_HEAD.c.id == HEAD_ROW_ID)
-            .values(seq=head_seq, entry_hash=head_hash)
-        )
+            connection.execute(_INSERT_SUBJECTS, subject_rows)
+        connection.execute(_MOVE_HEAD, {"new_seq": head_seq, "new_hash": head_hash})
     except SQLAlchemyError as error:
         raise AuditUnavailable("the access log could not be written") from error
     return recorded

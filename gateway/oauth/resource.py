@@ -30,7 +30,7 @@ from typing import Any
 from flask import Response, current_app, g, request
 from joserfc import jwt
 from joserfc.errors import JoseError
-from sqlalchemy import and_, exists, select
+from sqlalchemy import Date, and_, bindparam, exists, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -146,21 +146,8 @@ class TokenVerifier:
 
 def live_facts(session: Session, token: VerifiedToken, clock) -> tuple[AccessFacts, str | None]:  # type: ignore[no-untyped-def]
     """The caller's live state in one query; returns the facts and the partner id."""
-    day = today(clock)
-    nda_in_force = exists().where(
-        and_(Nda.partner_id == Partner.id, Nda.signed_on <= day, Nda.expires_on >= day)
-    )
     row = session.execute(
-        select(
-            AccessToken.revoked_at,
-            AccessToken.partner_id,
-            OAuthClient.status,
-            Partner.status,
-            nda_in_force,
-        )
-        .join(OAuthClient, OAuthClient.client_id == AccessToken.client_id)
-        .join(Partner, Partner.id == AccessToken.partner_id)
-        .where(AccessToken.jti == token.jti, AccessToken.client_id == token.client_id)
+        _LIVE_STATE, {"jti": token.jti, "client_id": token.client_id, "day": today(clock)}
     ).one_or_none()
     if row is None:
         return AccessFacts(False, False, False, False, False), None
@@ -175,6 +162,24 @@ def live_facts(session: Session, token: VerifiedToken, clock) -> tuple[AccessFac
         ),
         partner_id,
     )
+
+
+# Built once; every request runs it with its own token id and day.
+_DAY = bindparam("day", type_=Date)
+_LIVE_STATE = (
+    select(
+        AccessToken.revoked_at,
+        AccessToken.partner_id,
+        OAuthClient.status,
+        Partner.status,
+        exists().where(
+            and_(Nda.partner_id == Partner.id, Nda.signed_on <= _DAY, Nda.expires_on >= _DAY)
+        ),
+    )
+    .join(OAuthClient, OAuthClient.client_id == AccessToken.client_id)
+    .join(Partner, Partner.id == AccessToken.partner_id)
+    .where(AccessToken.jti == bindparam("jti"), AccessToken.client_id == bindparam("client_id"))
+)
 
 
 def bearer_token() -> str | None:

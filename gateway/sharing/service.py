@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Date, bindparam, exists, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from gateway.clock import isoformat
@@ -72,15 +72,37 @@ def customer_for_partner(
     """``None`` if no such customer exists; otherwise the customer and the facts."""
     if not _CUSTOMER_ID.match(customer_id):
         return None
-    customer = session.get(Customer, customer_id)
-    if customer is None:
+    row = session.execute(
+        _CUSTOMER_AS_SEEN, {"customer_id": customer_id, "partner_id": partner_id, "day": day}
+    ).one_or_none()
+    if row is None:
         return None
-    designation = session.get(Designation, (customer_id, partner_id))
     return CustomerAsSeen(
-        customer=_shared(customer.customer_id, customer.updated_at, customer.content),
-        designated=designation is not None and designation.active_on(day),
-        withheld=customer.withheld,
+        customer=_shared(row.customer_id, row.updated_at, row.content),
+        designated=bool(row.designated),
+        withheld=bool(row.stop_use or row.contract_ended),
     )
+
+
+# One statement, built once: the customer and whether its designation of the partner is active.
+_DAY = bindparam("day", type_=Date)
+_CUSTOMER_AS_SEEN = (
+    select(
+        Customer.customer_id,
+        Customer.updated_at,
+        Customer.content,
+        Customer.stop_use,
+        Customer.contract_ended,
+        exists()
+        .where(
+            Designation.customer_id == Customer.customer_id,
+            Designation.partner_id == bindparam("partner_id"),
+            Designation.designated_on <= _DAY,
+            or_(Designation.withdrawn_on.is_(None), Designation.withdrawn_on > _DAY),
+        )
+        .label("designated"),
+    ).where(Customer.customer_id == bindparam("customer_id"))
+)
 
 
 def customers_for_partner(
