@@ -179,7 +179,7 @@ def _signed_in() -> dict[str, Any] | None:
     now = _now()
     if now - issued > SESSION_LIFETIME.total_seconds() or now - seen > IDLE_LIMIT.total_seconds():
         return None
-    with _runtime().transaction() as db:
+    with _runtime().reading() as db:
         account = service.active_account(db, name, generation)
         if account is None:
             return None
@@ -302,7 +302,7 @@ def log() -> Any:
         outcome=outcome, purpose=purpose,
     )  # fmt: skip
     before_raw = request.args.get("before", "")
-    before = int(before_raw) if before_raw.isdigit() else None
+    before = int(before_raw) if before_raw.isdigit() and len(before_raw) <= 18 else None
     # Reading the log is an access too: logged before the page is read.
     _record(dict(action="audit.browse", actor=g.actor, subjects=filt.subjects(),
                  details=filt.as_details() | {"before": before}))  # fmt: skip
@@ -438,7 +438,7 @@ def verification() -> Any:
 def resellers() -> Any:
     _viewed("resellers")
     runtime = _runtime()
-    with runtime.transaction() as db:
+    with runtime.reading() as db:
         overview = service.reseller_overview(db, runtime.clock)
     return _page("resellers.html", resellers=overview, revoked=request.args.get("revoked"))
 
@@ -449,7 +449,7 @@ def revoke(partner_id: str) -> Any:
     """Two steps: the reason, then a confirmation naming the reseller; only the second POST
     revokes, through the same service as ``gateway partners revoke``."""
     runtime = _runtime()
-    with runtime.transaction() as db:
+    with runtime.reading() as db:
         found = [r for r in service.reseller_overview(db, runtime.clock) if r["id"] == partner_id]
     if not found:
         _viewed("resellers.revoke", partner=partner_id[:64], found=False)
@@ -485,7 +485,7 @@ def joint_use() -> Any:
     """The joint-use notice (APPI art. 27(5)(iii)): no sign-in, nothing logged about the
     reader, generated from the allowlist and the resellers in force today."""
     runtime = _runtime()
-    with runtime.transaction() as db:
+    with runtime.reading() as db:  # a public page takes no write lock
         notice = service.notice(db, runtime.clock)
     return Response(
         render_template("console/notice.html", notice=notice,
