@@ -8,6 +8,7 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from gateway import logs
 from gateway.audit.group_commit import GroupCommit
 from gateway.clock import Clock
 from gateway.config import Config
@@ -29,6 +30,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
 
     register_error_handlers(app)
     _register_request_ids(app)
+    logs.configure(app)
 
     from gateway.console import views as console
     from gateway.health.views import blueprint as health

@@ -47,7 +47,8 @@ class GunicornServer:
         log = open(log_path, "ab")  # noqa: SIM115 - closed by the child's exit
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+                sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"),
+                "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers), "--threads", str(threads), "--timeout", "60",
                 "--graceful-timeout", "5", app,
             ],
