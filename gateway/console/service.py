@@ -162,7 +162,10 @@ def sign_in(
     refused even with the right password, and a failure while locked does not extend the lock.
     """
     now = clock.now()
-    account = session.get(StaffAccount, name) if NAME_PATTERN.match(name) else None
+    # Locked for the update, so that attempts in parallel on other workers each count.
+    account = (
+        session.get(StaffAccount, name, with_for_update=True) if NAME_PATTERN.match(name) else None
+    )
     password_ok = verify_secret(password, account.password_hash if account else None)
     if account is None:
         # The typed name is not logged: people type passwords into name fields.

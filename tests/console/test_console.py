@@ -483,3 +483,26 @@ def test_partner_api_gets_no_console_cookie(app):
     response = app.test_client().get("/healthz")
     assert "Set-Cookie" not in response.headers
     assert not (app.extensions["gateway"].config.keys_dir / "console-session.key").exists()
+
+
+def test_parallel_failures_each_count_towards_the_lock_out(app, staff):
+    """Guesses sent at once from several workers cannot slip past the count."""
+    import threading
+
+    staff("alice", "privacy_desk")
+    clients = [app.test_client() for _ in range(10)]
+    tokens = [csrf_of(client.get("/console/login")) for client in clients]
+    start = threading.Barrier(len(clients))
+
+    def guess(client, token):
+        start.wait()
+        client.post("/console/login", data={"name": "alice", "password": "a wrong guess",
+                                            "csrf_token": token})  # fmt: skip
+
+    threads = [threading.Thread(target=guess, args=pair) for pair in zip(clients, tokens)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    rules = sorted(e.rule for e in entries(app, "console.login"))
+    assert rules == ["account_locked"] * 5 + ["bad_password"] * 5
