@@ -67,7 +67,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         path = tmp_path / "gateway.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return _fresh_postgres_database(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, migrated, empty PostgreSQL database (for what only PostgreSQL serves: many
+    nodes on one database)."""
+    return _fresh_postgres_database(postgres_server)
+
+
+def _fresh_postgres_database(server: PostgresServer) -> str:
     name = f"test_{os.getpid()}_{next(_counter)}"
     admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
