@@ -302,6 +302,21 @@ def log_page(
     bounds = _seq_bounds(connection, filt)
     if bounds is None:
         return LogPage()
+    rows = connection.execute(log_query(filt, before=before, bounds=bounds, size=size)).all()
+    page = LogPage([_entry_view(row) for row in rows[:size]])
+    if len(rows) > size:
+        page.older = page.entries[-1]["seq"]
+    return page
+
+
+def log_query(
+    filt: LogFilter,
+    *,
+    before: int | None = None,
+    bounds: tuple[int | None, int | None] = (None, None),
+    size: int = PAGE_SIZE,
+):  # type: ignore[no-untyped-def]
+    """The statement of one page: ``size + 1`` entries, to know whether there is another."""
     low, high = bounds
     if filt.customer or filt.partner:
         first_kind, first_id = (
@@ -343,11 +358,7 @@ def log_page(
     ):
         if value:
             query = query.where(column == value)
-    rows = connection.execute(query.order_by(seq.desc()).limit(size + 1)).all()
-    page = LogPage([_entry_view(row) for row in rows[:size]])
-    if len(rows) > size:
-        page.older = page.entries[-1]["seq"]
-    return page
+    return query.order_by(seq.desc()).limit(size + 1)
 
 
 def _entry_view(row: Any) -> dict[str, Any]:

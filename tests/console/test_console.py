@@ -506,3 +506,36 @@ def test_parallel_failures_each_count_towards_the_lock_out(app, staff):
         thread.join(60)
     rules = sorted(e.rule for e in entries(app, "console.login"))
     assert rules == ["account_locked"] * 5 + ["bad_password"] * 5
+
+
+def _plan(connection, statement) -> str:
+    from sqlalchemy import text
+
+    compiled = statement.compile(connection, compile_kwargs={"literal_binds": True})
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL enable_seqscan = off"))
+        return "\n".join(row[0] for row in connection.execute(text(f"EXPLAIN {compiled}")))
+    return "\n".join(row[-1] for row in connection.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+
+
+def test_log_pages_walk_an_index_in_order_and_never_sort_the_log(app, clock):
+    from gateway.audit.reading import snapshot
+    from gateway.console import service
+
+    _fill(app, clock, 20)
+    filters = [
+        service.LogFilter(),
+        service.LogFilter(customer="C-1"),
+        service.LogFilter(partner="acme", outcome="allowed"),
+        service.LogFilter(customer="C-1", partner="acme", purpose="inquiry_response"),
+    ]
+    with snapshot(app.extensions["gateway"].engine) as connection:
+        for filt in filters:
+            plan = _plan(connection, service.log_query(filt, before=15, bounds=(2, 18)))
+            if connection.dialect.name == "postgresql":
+                assert "Seq Scan" not in plan and "Sort" not in plan, plan
+            else:
+                assert "TEMP B-TREE" not in plan, plan
+                assert not any(
+                    line.startswith("SCAN") and "USING" not in line for line in plan.splitlines()
+                ), plan
