@@ -174,7 +174,13 @@ def _wait_url(driver, fragment: str) -> None:
 
 
 def _shot(driver, folder: Path, name: str) -> None:
-    assert driver.save_screenshot(str(folder / f"{name}.png"))
+    """The whole page: the window is stretched to the document's height for the picture."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, max(1100, min(int(height) + 140, 6000)))
+    try:
+        assert driver.save_screenshot(str(folder / f"{name}.png"))
+    finally:
+        driver.set_window_size(1280, 1100)
 
 
 def test_privacy_desk_filters_the_log_opens_a_report_and_signs_out(browser, gateway, artefacts):
@@ -294,3 +300,13 @@ def test_public_notice_needs_no_sign_in(browser, gateway, artefacts):
     assert "Bolt Trading K.K." in users
     assert "Acme Sales K.K." not in users  # revoked above
     _shot(driver, artefacts, "joint-use-notice")
+
+
+def test_a_missing_browser_is_named(monkeypatch):
+    import tests.console.test_browser as module
+
+    pytest.importorskip("selenium")
+    monkeypatch.setattr(module, "CHROMEDRIVER", "/nonexistent/chromedriver")
+    assert module._missing() == (
+        "/nonexistent/chromedriver is missing (apt-get install chromium-driver)"
+    )
