@@ -501,6 +501,15 @@ PURPOSES = {
 }
 
 
+def item_labels() -> dict[str, str]:
+    """Each shared field's item in the terms (``email`` → 電子メールアドレス), from the allowlist:
+    the log records field names, people read the terms' items."""
+    current = allowlist.current()
+    labels = {spec.name: spec.item for spec in current.definition.always if spec.item}
+    labels.update({spec.name: spec.item for spec in current.fields if spec.item})
+    return labels
+
+
 def notice(session: Session, clock: Clock) -> dict[str, Any]:
     """The joint-use notice (APPI's items for joint use: the items, the scope of joint users,
     the purposes, the party responsible), from the allowlist and resellers in force today."""

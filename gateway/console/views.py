@@ -102,6 +102,10 @@ def init_app(app: Flask, runtime: Runtime) -> None:
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
     )
     app.session_interface = ConsoleSessionInterface(runtime)
+    labels = service.item_labels()
+    app.add_template_filter(
+        lambda name: f"{name}（{labels[name]}）" if name in labels else name, "item_label"
+    )
     app.register_blueprint(blueprint)
     app.register_blueprint(public)
 
@@ -373,10 +377,13 @@ def _cell(value: Any) -> str:
 def _breach_csv(result: dict[str, Any]) -> Response:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["customer_id", "count", "first", "last", "items", "purposes"])
+    labels = service.item_labels()
+    writer.writerow(["customer_id", "count", "first", "last", "items", "terms_items", "purposes"])
     for row in result["customers"]:
+        terms_items = dict.fromkeys(labels[i] for i in row["items"] if i in labels)
         writer.writerow([_cell(row["customer_id"]), row["count"], row["first"], row["last"],
-                         " ".join(row["items"]), " ".join(row["purposes"])])  # fmt: skip
+                         " ".join(row["items"]), " ".join(terms_items),
+                         " ".join(row["purposes"])])  # fmt: skip
     name = f"breach-{result['partner_id']}-{result['since'][:10]}-{result['until'][:10]}.csv"
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
     return Response(

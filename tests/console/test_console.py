@@ -388,9 +388,10 @@ def test_customer_report_and_breach_csv(app, desk, clock):
     assert csv.mimetype == "text/csv"
     assert "attachment" in csv.headers["Content-Disposition"]
     lines = csv.get_data().decode("utf-8-sig").splitlines()
-    assert lines[0] == "customer_id,count,first,last,items,purposes"
+    assert lines[0] == "customer_id,count,first,last,items,terms_items,purposes"
     assert lines[1].startswith("C-2,3,")
-    assert lines[1].endswith(",email name,inquiry_response")
+    assert lines[1].endswith(",email name,電子メールアドレス 氏名,inquiry_response")
+    assert "email（電子メールアドレス）" in text
 
 
 def test_verify_now_records_the_verdict_and_shows_it(app, desk, clock):
