@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -63,7 +62,8 @@ def _wrk(url: str, args: argparse.Namespace, script: Path | None = None,
         command += ["-H", header]
     if script:
         command += ["-s", str(script)]
-    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    run = subprocess.run(command + [url], capture_output=True, text=True, check=True)  # noqa: S603
+    output = run.stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     p50 = _latency(re.search(r"50%\s+([\d.]+\w+)", output).group(1))
     p99 = _latency(re.search(r"99%\s+([\d.]+\w+)", output).group(1))
@@ -83,7 +83,6 @@ def _latency(text: str) -> float:
 def _seed(env: dict[str, str], customers: int, workdir: Path) -> dict[str, str]:
     """One reseller with an NDA, a secret client and a key client; ``customers`` customers
     who designated it. Returns what the load needs."""
-    os.environ.update(env)
     from gateway.audit.spine import Actor, ActorKind
     from gateway.config import Config
     from gateway.customers.importer import import_customers
@@ -93,7 +92,7 @@ def _seed(env: dict[str, str], customers: int, workdir: Path) -> dict[str, str]:
     from gateway.partners import service as partners
     from gateway.runtime import Runtime
 
-    runtime = Runtime.open(Config.from_env())
+    runtime = Runtime.open(Config.from_env(env))
     actor = Actor(ActorKind.OPERATOR, "bench")
     clock = runtime.clock
     init_keys(runtime.config.keys_dir, int(time.time()))
@@ -115,8 +114,8 @@ def _seed(env: dict[str, str], customers: int, workdir: Path) -> dict[str, str]:
         partners.record_nda(session, clock, actor, partner_id="bench", reference="B-1",
                             signed_on="2025-01-01", expires_on="2099-12-31")  # fmt: skip
         secret_client, secret = clients.add_client(
-            session, clock, actor, partner_id="bench", scopes="customers:contact customers:contract customers:inquiries",
-            with_secret=True,
+            session, clock, actor, partner_id="bench", with_secret=True,
+            scopes="customers:contact customers:contract customers:inquiries",
         )  # fmt: skip
         key_client, _ = clients.add_client(
             session, clock, actor, partner_id="bench", scopes="customers:contact",
