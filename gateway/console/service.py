@@ -152,21 +152,31 @@ class SignIn:
     rule: str | None = None  # why it failed, for the log; never shown apart to the caller
 
 
-def sign_in(
-    session: Session, clock: Clock, *, name: str, password: str, request_id: str | None = None
-) -> SignIn:
-    """Check a password and log the attempt, successful or not, in the caller's transaction
-    (which must be committed either way: a failure counts towards the lock-out).
+def password_matches(session: Session, name: str, password: str) -> bool:
+    """Check a password against the stored hash, outside any write transaction: the slow
+    hash must not hold the database's write lock. An unknown name costs the same hash."""
+    account = session.get(StaffAccount, name) if NAME_PATTERN.match(name) else None
+    return verify_secret(password, account.password_hash if account else None)
 
-    An unknown name costs the same hash as a known one; a locked or disabled account is
-    refused even with the right password, and a failure while locked does not extend the lock.
+
+def sign_in(
+    session: Session, clock: Clock, *, name: str, password_ok: bool,
+    request_id: str | None = None,
+) -> SignIn:  # fmt: skip
+    """Apply a password check (:func:`password_matches`) to the account and log the attempt,
+    successful or not, in the caller's transaction (which must be committed either way: a
+    failure counts towards the lock-out).
+
+    A locked or disabled account is refused even with the right password, and a failure while
+    locked does not extend the lock.
     """
     now = clock.now()
     # Locked for the update, so that attempts in parallel on other workers each count.
     account = (
         session.get(StaffAccount, name, with_for_update=True) if NAME_PATTERN.match(name) else None
     )
-    password_ok = verify_secret(password, account.password_hash if account else None)
+    if account is not None and account.locked_until and account.locked_until <= isoformat(now):
+        account.locked_until = None  # the lock ran out
     if account is None:
         # The typed name is not logged: people type passwords into name fields.
         result = SignIn(False, None, "unknown_account")

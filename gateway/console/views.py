@@ -236,8 +236,10 @@ def login() -> Any:
     name = request.form.get("name", "")[:200]
     password = request.form.get("password", "")[:2000]
     runtime = _runtime()
+    with runtime.reading() as db:
+        password_ok = service.password_matches(db, name, password)
     with runtime.transaction() as db:
-        result = service.sign_in(db, runtime.clock, name=name, password=password,
+        result = service.sign_in(db, runtime.clock, name=name, password_ok=password_ok,
                                  request_id=g.request_id)  # fmt: skip
         account = result.account
         staff = (account.name, account.session_generation) if result.ok and account else None
