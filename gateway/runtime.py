@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import allowlist, db
@@ -46,6 +46,18 @@ class Runtime:
         """One unit of work: committed on success, rolled back on any error."""
         with db.write_lock(self.engine), self.sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """:meth:`transaction` without the ORM, for the hot path."""
+        with db.write_lock(self.engine), self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def read_snapshot(self) -> Iterator[Connection]:
+        """:meth:`reading` without the ORM, for the hot path."""
+        with self.readers.kw["bind"].connect() as connection, connection.begin():
+            yield connection
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

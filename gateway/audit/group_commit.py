@@ -57,9 +57,9 @@ class GroupCommit:
             batch, self._waiting = self._waiting, []
         error: BaseException | None = None
         try:
-            with self.runtime.transaction() as session:
+            with self.runtime.writing() as connection:
                 append(
-                    session.connection(),
+                    connection,
                     [event for slot in batch for event in slot.events],
                     clock=self.runtime.clock,
                 )

@@ -30,12 +30,12 @@ from typing import Any
 from flask import Response, current_app, g, request
 from joserfc import jwt
 from joserfc.errors import JoseError
-from sqlalchemy import Date, and_, bindparam, exists, select
+from sqlalchemy import Connection, Date, and_, bindparam, exists, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject
-from gateway.clock import today
+from gateway.clock import Clock, today
 from gateway.errors import PROBLEM_BASE, AuditUnavailable, problem_response
 from gateway.oauth.clients import partner_scopes
 from gateway.oauth.keys import ALGORITHM, SigningKeys
@@ -65,15 +65,15 @@ class VerifiedToken:
 class Access:
     """An allowed caller, for the view: who, with which scopes, and the facts it passed.
 
-    ``session`` reads (a snapshot, no lock). The view does not write its log entry itself: it
-    hands it to :meth:`log`, and the resource check appends it durably before the view's
-    response is released.
+    ``session`` reads (a Core connection on a snapshot, no lock). The view does not write its
+    log entry itself: it hands it to :meth:`log`, and the resource check appends it durably
+    before the view's response is released.
     """
 
     token: VerifiedToken
     partner_id: str
     facts: AccessFacts
-    session: Session
+    session: Connection
     events: list[Event]
 
     @property
@@ -144,7 +144,9 @@ class TokenVerifier:
         )
 
 
-def live_facts(session: Session, token: VerifiedToken, clock) -> tuple[AccessFacts, str | None]:  # type: ignore[no-untyped-def]
+def live_facts(
+    session: Session | Connection, token: VerifiedToken, clock: Clock
+) -> tuple[AccessFacts, str | None]:
     """The caller's live state in one query; returns the facts and the partner id."""
     row = session.execute(
         _LIVE_STATE, {"jti": token.jti, "client_id": token.client_id, "day": today(clock)}
@@ -248,8 +250,8 @@ def require_token(action: str, scopes_any: Iterable[str] | None = None) -> Calla
             needed = fixed if fixed is not None else frozenset(partner_scopes())
             events: list[Event] = []
             try:
-                with runtime.reading() as session:
-                    response = _guarded(session, events, verifier, runtime, now, action, needed,
+                with runtime.read_snapshot() as connection:
+                    response = _guarded(connection, events, verifier, runtime, now, action, needed,
                                         lambda: view(*args, **kwargs))  # fmt: skip
                 # The log comes first: the response is released only once its entries are
                 # committed (with other requests' entries, in one commit).

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, bindparam, exists, or_, select, tuple_
+from sqlalchemy import Connection, Date, bindparam, exists, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from gateway.clock import isoformat
@@ -67,7 +67,7 @@ class CustomerAsSeen:
 
 
 def customer_for_partner(
-    session: Session, partner_id: str, customer_id: str, day: date
+    session: Session | Connection, partner_id: str, customer_id: str, day: date
 ) -> CustomerAsSeen | None:
     """``None`` if no such customer exists; otherwise the customer and the facts."""
     if not _CUSTOMER_ID.match(customer_id):
@@ -86,27 +86,25 @@ def customer_for_partner(
 
 # One statement, built once: the customer and whether its designation of the partner is active.
 _DAY = bindparam("day", type_=Date)
-_CUSTOMER_AS_SEEN = (
-    select(
-        Customer.customer_id,
-        Customer.updated_at,
-        Customer.content,
-        Customer.stop_use,
-        Customer.contract_ended,
-        exists()
-        .where(
-            Designation.customer_id == Customer.customer_id,
-            Designation.partner_id == bindparam("partner_id"),
-            Designation.designated_on <= _DAY,
-            or_(Designation.withdrawn_on.is_(None), Designation.withdrawn_on > _DAY),
-        )
-        .label("designated"),
-    ).where(Customer.customer_id == bindparam("customer_id"))
-)
+_CUSTOMER_AS_SEEN = select(
+    Customer.customer_id,
+    Customer.updated_at,
+    Customer.content,
+    Customer.stop_use,
+    Customer.contract_ended,
+    exists()
+    .where(
+        Designation.customer_id == Customer.customer_id,
+        Designation.partner_id == bindparam("partner_id"),
+        Designation.designated_on <= _DAY,
+        or_(Designation.withdrawn_on.is_(None), Designation.withdrawn_on > _DAY),
+    )
+    .label("designated"),
+).where(Customer.customer_id == bindparam("customer_id"))
 
 
 def customers_for_partner(
-    session: Session,
+    session: Session | Connection,
     partner_id: str,
     day: date,
     *,
