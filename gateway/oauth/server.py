@@ -14,6 +14,7 @@ row and its log entry commit together before the token is returned.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,8 @@ from gateway.partners.models import Partner
 # never HMAC (RFC 8725 §3.1: the verifier fixes the algorithms it accepts).
 ASSERTION_ALGORITHMS = ["ES256", "ES384", "RS256", "PS256", "EdDSA"]
 ASSERTION_LEEWAY = 60
+# Expired assertion ids are purged by about one issuance in this many.
+_PURGE_ONE_IN = 64
 
 
 @dataclass(frozen=True)
@@ -251,9 +254,10 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         except IntegrityError:
             request.refuse("client_assertion_unused")
             return False
-        request.session.query(UsedAssertion).filter(UsedAssertion.expires_at < now).delete(
-            synchronize_session=False
-        )
+        if secrets.randbelow(_PURGE_ONE_IN) == 0:  # housekeeping, not on every request
+            request.session.query(UsedAssertion).filter(UsedAssertion.expires_at < now).delete(
+                synchronize_session=False
+            )
         return True
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway import db
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
 from gateway.errors import AuditUnavailable, problem_response
 from gateway.keystore import KeystoreError
@@ -113,30 +114,29 @@ def _logged(action: str, respond) -> Response:  # type: ignore[no-untyped-def]
     """Run one authorization-server endpoint in a transaction and log its outcome in it;
     nothing is answered until that entry is committed."""
     runtime = current_app.extensions["gateway"]
-    oauth = _oauth()
-    session = runtime.sessions()
     try:
-        session.begin()
-        g.token_request = context = TokenRequest(session, runtime.clock)
-        try:
-            response = respond(oauth.server)
-        except KeystoreError:
-            current_app.logger.error("token requested but no signing key is available")
-            session.rollback()
-            response = _oauth_error(503, "temporarily_unavailable", "signing key unavailable")
-        allowed = response.status_code == 200
-        if not allowed:
-            session.rollback()
-            session.begin()
-        record(session, _event(action, context, response, allowed), clock=runtime.clock)
-        session.commit()
-        return response
+        with db.write_lock(runtime.engine), runtime.sessions() as session:
+            return _respond_logged(session, runtime, action, respond)
     except (AuditUnavailable, SQLAlchemyError):
-        session.rollback()
         current_app.logger.exception("access log unavailable; token endpoint refused")
         return problem_response(AuditUnavailable("the access log cannot be written").problem())
-    finally:
-        session.close()
+
+
+def _respond_logged(session, runtime, action: str, respond) -> Response:  # type: ignore[no-untyped-def]
+    session.begin()
+    g.token_request = context = TokenRequest(session, runtime.clock)
+    try:
+        response = respond(_oauth().server)
+    except KeystoreError:
+        current_app.logger.error("token requested but no signing key is available")
+        response = _oauth_error(503, "temporarily_unavailable", "signing key unavailable")
+    allowed = response.status_code == 200
+    if not allowed:
+        session.rollback()
+        session.begin()
+    record(session, _event(action, context, response, allowed), clock=runtime.clock)
+    session.commit()
+    return response
 
 
 def _event(action: str, context: TokenRequest, response: Response, allowed: bool) -> Event:
