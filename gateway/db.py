@@ -66,7 +66,8 @@ def create_gateway_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engi
         )
         _configure_sqlite(engine, sqlite_synchronous)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # Room for every thread of a gthread worker to read while one commits for all of them.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
