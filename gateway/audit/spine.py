@@ -21,7 +21,11 @@ Actions are ``noun.verb`` names; the vocabulary, which the privacy desk's report
   (details: the verdict), ``audit.export`` (details: filters and format; subjects: the partner
   or customer filtered on), ``audit.report`` (details ``report``: ``customer``, ``breach`` or
   ``anomalies``, and the window); the checkpoint key's ``key.init`` and ``key.rotate`` carry
-  ``{"use": "checkpoint"}``.
+  ``{"use": "checkpoint"}``;
+- staff in the web console (actor: ``operator`` ``staff:NAME``): ``staff.add``,
+  ``staff.disable``, ``console.login``, ``console.logout``, ``console.view``,
+  ``console.refused``, ``audit.browse`` (a page of the log, with its filters), and the same
+  ``audit.*`` and ``partner.revoke`` actions as the CLI.
 
 Entries carry names and ids, never personal data values: ``items`` are allowlist item names,
 ``subjects`` are ids, ``details`` are short scalars chosen by the caller for operators.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 import click
@@ -10,6 +11,8 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy.orm import Session
 
 from gateway.cli import CliContext, pass_cli
+from gateway.console.models import StaffAccount
+from gateway.console.service import add_staff
 from gateway.demo.service import DEMO_ACTOR, seed
 from gateway.oauth import clients
 from gateway.oauth.keys import init_keys
@@ -29,6 +32,7 @@ def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool) -> No
     with runtime.transaction() as session:
         created = seed(session, runtime.clock)
         client = _demo_client(session, cli)
+        staff = _demo_staff(session, cli)
     click.echo(f"demo data ready ({len(created)} resellers created)")
     if client is not None:
         client_id, secret = client
@@ -38,11 +42,18 @@ def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool) -> No
             f"try: curl -u {client_id}:{secret} -d grant_type=client_credentials "
             f"{os.environ['GATEWAY_ISSUER']}/oauth/token"
         )
+    for name, role, password in staff:
+        click.echo(f"console account {name} ({role}), password (shown this once): {password}")
+    if staff:
+        click.echo(f"console: {os.environ['GATEWAY_ISSUER']}/console/")
     if not serve:
         return
     runtime.close()
     click.echo(f"serving on http://{host}:{port} — Ctrl-C stops")
-    _DemoServer({"bind": f"{host}:{port}", "workers": workers, "accesslog": "-"}).run()
+    # As gunicorn.conf.py: threaded workers, the app's own access log (no ids, no queries).
+    options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
+               "threads": 8, "accesslog": None}  # fmt: skip
+    _DemoServer(options).run()
 
 
 def _demo_client(session: Session, cli: CliContext) -> tuple[str, str] | None:
@@ -55,6 +66,19 @@ def _demo_client(session: Session, cli: CliContext) -> tuple[str, str] | None:
     )  # fmt: skip
     assert secret is not None
     return client.client_id, secret
+
+
+def _demo_staff(session: Session, cli: CliContext) -> list[tuple[str, str, str]]:
+    """A privacy-desk and an operator console account, made on the first run only."""
+    made = []
+    for name, role in (("demo-desk", "privacy_desk"), ("demo-operator", "operator")):
+        if session.get(StaffAccount, name) is not None:
+            continue
+        password = secrets.token_urlsafe(12)
+        add_staff(session, cli.runtime.clock, DEMO_ACTOR, name=name, role=role,
+                  password=password, request_id=cli.request_id)  # fmt: skip
+        made.append((name, role, password))
+    return made
 
 
 class _DemoServer(BaseApplication):
