@@ -189,7 +189,7 @@ def run(database: str, args: argparse.Namespace, stack: ExitStack) -> list[Resul
     if database == "sqlite":
         url = f"sqlite:///{workdir}/gateway.db"
     else:
-        server = PostgresServer.start()
+        server = PostgresServer.start(durable=True)
         stack.callback(server.stop)
         url = server.url()
     port = free_port()

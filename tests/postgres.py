@@ -63,7 +63,9 @@ class PostgresServer:
             raise Unavailable(f"{argv[0]} failed: {(result.stderr or result.stdout).strip()}")
 
     @classmethod
-    def start(cls) -> PostgresServer:
+    def start(cls, *, durable: bool = False) -> PostgresServer:
+        """A new cluster; ``durable`` keeps PostgreSQL's fsync (benchmarks), the tests don't
+        need it."""
         bindir = _bindir()
         run_as = None
         root = Path(tempfile.mkdtemp(prefix="gateway-pg-"))
@@ -84,8 +86,10 @@ class PostgresServer:
         )  # fmt: skip
         options = (
             f"-p {server.port} -c listen_addresses=127.0.0.1 -k {server.root} "
-            "-c fsync=off -c full_page_writes=off -c max_connections=300"
+            "-c max_connections=300"
         )
+        if not durable:
+            options += " -c fsync=off -c full_page_writes=off"
         server._run(
             "pg_ctl", "-D", str(server.data), "-l", str(server.root / "server.log"),
             "-w", "-t", "60", "-o", options, "start",
