@@ -15,7 +15,7 @@ from gateway.config import Config
 from gateway.errors import register_error_handlers
 from gateway.runtime import Runtime
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}\Z")
 
 
 def create_app(config: Config | None = None, *, clock: Clock | None = None) -> Flask:

@@ -21,8 +21,8 @@ from gateway.errors import ConfigurationError
 JOINT_USE_PARAGRAPH = "22.3"
 
 KINDS = ("string", "date", "datetime", "decimal", "list", "object")
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
+_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 _FIELD_KEYS = frozenset(
     {
         "name", "scope", "kind", "item", "paragraph", "note", "required", "max_length",
@@ -89,7 +89,7 @@ def parse_definition(raw: Mapping[str, Any]) -> Definition:
     if not isinstance(scopes, dict) or not scopes:
         raise ConfigurationError("allowlist: [scopes] must declare at least one scope")
     for scope, description in scopes.items():
-        if not re.match(r"^[a-z]+:[a-z_]+$", scope) or not isinstance(description, str):
+        if not re.match(r"^[a-z]+:[a-z_]+\Z", scope) or not isinstance(description, str):
             raise ConfigurationError(f"allowlist: bad scope declaration {scope!r}")
 
     always = tuple(

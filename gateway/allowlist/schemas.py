@@ -25,7 +25,7 @@ from gateway.validation import StrictSchema
 
 # Free text may span lines (addresses, inquiries); other control characters are refused.
 _NO_CONTROL = validate.Regexp(
-    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", error="must not contain control characters"
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*\Z", error="must not contain control characters"
 )
 # A fee is an amount of money: refuse magnitudes no fee has (and no reseller could store).
 _AMOUNT = validate.Range(min=-(10**12), max=10**12)

@@ -15,10 +15,12 @@ batch; when it is done it hands the lead to the next waiting request, if any.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from gateway.audit.spine import Event, append
+from sqlalchemy import Connection
+
+from gateway.audit.spine import Event, append, lock_head
 from gateway.errors import AuditUnavailable
 from gateway.runtime import Runtime
 
@@ -26,9 +28,11 @@ from gateway.runtime import Runtime
 @dataclass(eq=False)
 class _Slot:
     events: Sequence[Event]
+    recheck: Callable[[Connection], Event | None] | None = None
     wake: threading.Event = field(default_factory=threading.Event)
     committed: bool = False
     error: BaseException | None = None
+    refused: Event | None = None
 
 
 class GroupCommit:
@@ -38,9 +42,17 @@ class GroupCommit:
         self._waiting: list[_Slot] = []
         self._leading = False
 
-    def write(self, events: Sequence[Event]) -> None:
-        """Return once ``events`` are committed; raise :class:`AuditUnavailable` if not."""
-        slot = _Slot(events)
+    def write(
+        self,
+        events: Sequence[Event],
+        recheck: Callable[[Connection], Event | None] | None = None,
+    ) -> Event | None:
+        """Return once ``events`` are committed; raise :class:`AuditUnavailable` if not.
+
+        ``recheck`` runs inside the commit, after the log's head lock is taken; if it returns
+        a refusal, that refusal is logged instead of ``events`` and returned: the request must
+        then release nothing but the refusal."""
+        slot = _Slot(events, recheck)
         with self._lock:
             self._waiting.append(slot)
             if not self._leading:
@@ -51,6 +63,7 @@ class GroupCommit:
             self._lead()
         if slot.error is not None:
             raise AuditUnavailable("the access log could not be written") from slot.error
+        return slot.refused
 
     def _lead(self) -> None:
         with self._lock:
@@ -58,19 +71,27 @@ class GroupCommit:
         error: BaseException | None = None
         try:
             with self.runtime.writing() as connection:
+                lock_head(connection)
+                for slot in batch:
+                    slot.refused = slot.recheck(connection) if slot.recheck else None
                 append(
                     connection,
-                    [event for slot in batch for event in slot.events],
+                    [
+                        event
+                        for slot in batch
+                        for event in ((slot.refused,) if slot.refused else slot.events)
+                    ],
                     clock=self.runtime.clock,
                 )
-        except Exception as exc:  # noqa: BLE001 - handed to every request in the batch
+        except BaseException as exc:  # noqa: BLE001 - handed to every request in the batch
             error = exc
-        for slot in batch:
-            slot.error = error
-            slot.committed = True
-            slot.wake.set()
-        with self._lock:
-            if self._waiting:
-                self._waiting[0].wake.set()  # the next request leads the next batch
-            else:
-                self._leading = False
+        finally:
+            for slot in batch:
+                slot.error = error
+                slot.committed = True
+                slot.wake.set()
+            with self._lock:
+                if self._waiting:
+                    self._waiting[0].wake.set()  # the next request leads the next batch
+                else:
+                    self._leading = False

@@ -50,8 +50,8 @@ from gateway.errors import AuditUnavailable
 
 HEAD_ROW_ID = 1
 
-_NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
-_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+_NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}\Z")
+_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,128}\Z")
 _MAX_DETAIL_TEXT = 500
 
 Scalar = str | int | bool | None
@@ -130,6 +130,11 @@ _MOVE_HEAD = (
     .where(_HEAD.c.id == HEAD_ROW_ID)
     .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash"))
 )
+
+
+def lock_head(connection: Connection) -> None:
+    """Take the log's head lock for the rest of the transaction (appends serialise on it)."""
+    connection.execute(_LOCK_HEAD).one()
 
 
 def append(connection: Connection, events: Sequence[Event], *, clock: Clock) -> list[RecordedEntry]:

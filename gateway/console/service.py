@@ -50,7 +50,7 @@ MAX_FAILURES = 5
 LOCK_TIME = timedelta(minutes=15)
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 LAPSING_WITHIN = timedelta(days=30)
 
 

@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,8 @@ class SigningKeys:
         self._records: list[KeyRecord] = []
         self._private: dict[str, ECKey] = {}
         self._keyset: tuple[tuple[str, ...], KeySet] | None = None
+        # gthread workers share this object: a refresh replaces the list and its stamp together.
+        self._lock = threading.Lock()
 
     def _refresh(self) -> None:
         try:
@@ -149,8 +152,10 @@ class SigningKeys:
             ) from None
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp != self._stamp:
-            self._records = _read_manifest(self.directory)
-            self._stamp = stamp
+            with self._lock:
+                if stamp != self._stamp:
+                    self._records = _read_manifest(self.directory)
+                    self._stamp = stamp
 
     def records(self) -> list[KeyRecord]:
         self._refresh()
@@ -162,10 +167,12 @@ class SigningKeys:
         record = next((r for r in reversed(self._records) if r.retired_at is None), None)
         if record is None:
             raise KeystoreError(f"no current token-signing key in {self.directory}")
-        if record.kid not in self._private:
+        key = self._private.get(record.kid)
+        if key is None:
             pem = read_private(_private_path(self.directory, record.kid))
-            self._private[record.kid] = ECKey.import_key(pem, parameters={"kid": record.kid})
-        return record.kid, self._private[record.kid]
+            key = ECKey.import_key(pem, parameters={"kid": record.kid})
+            self._private[record.kid] = key
+        return record.kid, key
 
     def published(self, now: int) -> list[dict[str, Any]]:
         """The public JWKs served at the ``jwks_uri`` and trusted for verification."""
@@ -175,9 +182,11 @@ class SigningKeys:
     def verification_keys(self, now: int) -> KeySet:
         published = self.published(now)
         kids = tuple(k["kid"] for k in published)
-        if self._keyset is None or self._keyset[0] != kids:
-            self._keyset = (kids, KeySet.import_key_set({"keys": published}))
-        return self._keyset[1]
+        cached = self._keyset
+        if cached is None or cached[0] != kids:
+            cached = (kids, KeySet.import_key_set({"keys": published}))
+            self._keyset = cached
+        return cached[1]
 
     def require_ready(self) -> None:
         """Fail at start, not at the first token request, when keys are missing."""

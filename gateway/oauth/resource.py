@@ -37,13 +37,14 @@ from sqlalchemy.orm import Session
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject
 from gateway.clock import Clock, today
 from gateway.errors import PROBLEM_BASE, AuditUnavailable, problem_response
+from gateway.keystore import KeystoreError
 from gateway.oauth.clients import partner_scopes
 from gateway.oauth.keys import ALGORITHM, SigningKeys
 from gateway.oauth.models import ACTIVE, AccessToken, OAuthClient
 from gateway.oauth.server import Endpoints
 from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
 from gateway.partners.models import Nda, Partner
-from gateway.policy import AccessFacts, Decision, Rule, decide
+from gateway.policy import RULES, AccessFacts, Decision, Rule, decide
 
 REALM = "joint-use-gateway"
 _CLOCK_SKEW = 60
@@ -250,12 +251,37 @@ def require_token(action: str, scopes_any: Iterable[str] | None = None) -> Calla
             needed = fixed if fixed is not None else frozenset(partner_scopes())
             events: list[Event] = []
             try:
-                with runtime.read_snapshot() as connection:
-                    response = _guarded(connection, events, verifier, runtime, now, action, needed,
-                                        lambda: view(*args, **kwargs))  # fmt: skip
+                try:
+                    with runtime.read_snapshot() as connection:
+                        response = _guarded(connection, events, verifier, runtime, now, action,
+                                            needed, lambda: view(*args, **kwargs))  # fmt: skip
+                except (AuditUnavailable, SQLAlchemyError):
+                    raise
+                except Exception as error:  # noqa: BLE001 - refused and logged, never a traceback
+                    current_app.logger.exception("partner request failed")
+                    events[:] = [_internal_refusal(action)]
+                    # Keys missing or unreadable (a node whose key directory is being synced):
+                    # temporarily unavailable; anything else: an internal error.
+                    status = 503 if isinstance(error, KeystoreError) else 500
+                    response = problem_response(
+                        {
+                            "type": PROBLEM_BASE + INTERNAL.name,
+                            "title": "Internal Server Error"
+                            if status == 500
+                            else "Service Unavailable",
+                            "status": status,
+                            "detail": INTERNAL.detail,
+                        }  # fmt: skip
+                    )
                 # The log comes first: the response is released only once its entries are
-                # committed (with other requests' entries, in one commit).
-                current_app.extensions["group_commit"].write(events)
+                # committed (with other requests' entries, in one commit), and only if the
+                # caller's state still allows it at that commit (see ``_recheck``).
+                refused = current_app.extensions["group_commit"].write(
+                    events,
+                    recheck=_recheck(events, runtime) if response.status_code < 300 else None,
+                )
+                if refused is not None:
+                    return refused_response(refused)
                 return response
             except (AuditUnavailable, SQLAlchemyError):
                 current_app.logger.exception("access log unavailable; request refused")
@@ -268,6 +294,66 @@ def require_token(action: str, scopes_any: Iterable[str] | None = None) -> Calla
         return guarded
 
     return decorate
+
+
+INTERNAL = Rule("internal_error", 500, None, "the gateway could not answer this request",
+                lambda a, d: False)  # fmt: skip
+CHANGED = Rule("customers_unchanged", 409, None,
+               "the customers' sharing changed while the request was answered; ask again",
+               lambda a, d: False)  # fmt: skip
+_RULES_BY_NAME = {rule.name: rule for rule in (*RULES, INTERNAL, CHANGED, MISSING, INSUFFICIENT)}
+_GONE = _RULES_BY_NAME["customer_designated"]  # one customer no longer shareable: a plain 404
+
+
+def _internal_refusal(action: str) -> Event:
+    access: Access | None = g.get("access")
+    if access is not None:
+        return refusal(INTERNAL, action=action, actor=access.actor, subjects=access.subjects)
+    return refusal(INTERNAL, action=action, actor=Actor(ActorKind.CLIENT, UNAUTHENTICATED),
+                   subjects=())  # fmt: skip
+
+
+def _recheck(events: list[Event], runtime) -> Callable[[Connection], Event | None] | None:  # type: ignore[no-untyped-def]
+    """Judge the caller again inside the commit that releases its data, after the log's head
+    lock is taken: a revocation, a client disabled, an NDA lapsed, a designation withdrawn or a
+    stop of use committed while the request was being answered is seen here, and the request
+    is refused instead — so no data leaves after such a change has been logged."""
+    access: Access | None = g.get("access")
+    if access is None:
+        return None
+    disclosed = sorted(
+        {s.id for e in events if e.outcome is Outcome.ALLOWED for s in e.subjects
+         if s.kind == "customer"}
+    )  # fmt: skip
+    action = events[-1].action if events else "request"
+
+    def recheck(connection: Connection) -> Event | None:
+        facts, _ = live_facts(connection, access.token, runtime.clock)
+        decision = decide(facts)
+        if not decision.allowed:
+            return refusal(decision.rule, action=action, actor=access.actor,
+                           subjects=access.subjects)  # fmt: skip
+        if disclosed:
+            from gateway.sharing.service import shareable_now
+
+            still = shareable_now(connection, access.partner_id, disclosed, today(runtime.clock))
+            if set(disclosed) - still:
+                rule = CHANGED if len(disclosed) > 1 else _GONE
+                return refusal(rule, action=action, actor=access.actor,
+                               subjects=access.subjects
+                               + tuple(Subject("customer", c) for c in disclosed))  # fmt: skip
+        return None
+
+    return recheck
+
+
+def refused_response(event: Event) -> Response:
+    """The answer to a request refused at its commit."""
+    rule = _RULES_BY_NAME[event.rule]
+    if rule.status == 404:
+        return problem_response({"type": PROBLEM_BASE + "not-found", "title": "Not Found",
+                                 "status": 404, "detail": "no such customer"})  # fmt: skip
+    return challenge(rule, rule.detail, rule.status)
 
 
 def _guarded(session, events, verifier, runtime, now, action, needed, view) -> Response:  # type: ignore[no-untyped-def]

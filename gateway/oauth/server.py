@@ -14,6 +14,7 @@ row and its log entry commit together before the token is returned.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,8 @@ from gateway.partners.models import Partner
 # never HMAC (RFC 8725 §3.1: the verifier fixes the algorithms it accepts).
 ASSERTION_ALGORITHMS = ["ES256", "ES384", "RS256", "PS256", "EdDSA"]
 ASSERTION_LEEWAY = 60
+# The form of the client ids this gateway issues (``cl_`` and 16 URL-safe characters).
+CLIENT_ID = re.compile(r"cl_[A-Za-z0-9_-]{16}")
 # Expired assertion ids are purged by about one issuance in this many.
 _PURGE_ONE_IN = 64
 
@@ -99,6 +102,12 @@ class TokenRequest:
     client_id: str | None = None
     partner_id: str | None = None
     issued: dict[str, Any] = field(default_factory=dict)  # claims of the token issued
+    # A client assertion's id once its signature held: used up even if the request then
+    # fails, so a refused assertion cannot be replayed (RFC 7523 §3 item 7).
+    assertion: tuple[str, str, int] | None = None
+    # client_secret_basic checked before the write transaction (the slow hash must not run
+    # under the log's write lock): (client id, stored hash, verdict).
+    basic_verdict: tuple[str, str | None, bool] | None = None
 
     def refuse(self, rule: str) -> None:
         if self.rule is None:
@@ -172,7 +181,10 @@ def query_client(client_id: str) -> Client | None:
     """Only an active client of an active partner authenticates (``invalid_client``
     otherwise, RFC 6749 §5.2)."""
     request = current()
-    row = request.session.get(OAuthClient, client_id) if isinstance(client_id, str) else None
+    if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
+        request.refuse("client_known")  # not an id this gateway issues: never queried
+        return None
+    row = request.session.get(OAuthClient, client_id)
     if row is None:
         request.refuse("client_known")
         return None
@@ -190,12 +202,22 @@ def query_client(client_id: str) -> Client | None:
 def authenticate_client_secret_basic(query, oauth_request) -> Client | None:  # type: ignore[no-untyped-def]
     """HTTP Basic client authentication (RFC 6749 §2.3.1), checking a hash even for an
     unknown client so that timing reveals nothing."""
-    client_id, secret = extract_basic_authorization(oauth_request.headers)
+    try:
+        client_id, secret = extract_basic_authorization(oauth_request.headers)
+    except ValueError:  # undecodable credentials (e.g. not UTF-8)
+        raise InvalidClientError(
+            status_code=401, description="client authentication failed"
+        ) from None
     if not client_id or secret is None:
         return None
     client = query(client_id)
     stored = client.row.secret_hash if client else None
-    if verify_secret(secret, stored) and client is not None:
+    verdict = current().basic_verdict
+    if verdict is not None and verdict[:2] == (client_id, stored):
+        matches = verdict[2]  # checked already, against this very hash
+    else:
+        matches = verify_secret(secret, stored)
+    if matches and client is not None:
         return client
     if client is not None:
         current().refuse("client_secret_valid")
@@ -242,6 +264,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         now = int(request.clock.now().timestamp())
         if not isinstance(jti, str) or not 0 < len(jti) <= 200:
             return False
+        request.assertion = (claims["sub"], jti, int(claims["exp"]) + ASSERTION_LEEWAY)
         try:
             with request.session.begin_nested():
                 request.session.add(
@@ -392,6 +415,34 @@ class TokenRevocation(RevocationEndpoint):
     def revoke_token(self, token: IssuedToken, request) -> None:  # type: ignore[no-untyped-def]
         if token.row.revoked_at is None:
             token.row.revoked_at = int(current().clock.now().timestamp())
+
+
+def consume_assertion(session: Session, assertion: tuple[str, str, int]) -> None:
+    """Record a client assertion's id as used, if it is not already."""
+    client_id, jti, expires_at = assertion
+    try:
+        with session.begin_nested():
+            session.add(UsedAssertion(client_id=client_id, jti=jti, expires_at=expires_at))
+    except IntegrityError:
+        pass  # used already: nothing more to record
+
+
+def precheck_basic(sessions, oauth_request_headers) -> tuple[str, str | None, bool] | None:  # type: ignore[no-untyped-def]
+    """Check HTTP Basic client credentials in a read snapshot, before any write lock is taken:
+    the slow hash (tens of milliseconds, the same for unknown clients) must not hold the log's
+    write lock. Returns (client id, stored hash, verdict), or None without Basic credentials."""
+    try:
+        client_id, secret = extract_basic_authorization(oauth_request_headers)
+    except ValueError:
+        return None
+    if not client_id or secret is None:
+        return None
+    stored = None
+    if CLIENT_ID.fullmatch(client_id):
+        with sessions() as session:
+            row = session.get(OAuthClient, client_id)
+            stored = row.secret_hash if row is not None else None
+    return client_id, stored, verify_secret(secret, stored)
 
 
 def save_token(token: dict[str, Any], oauth_request) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import db
@@ -22,7 +22,14 @@ from gateway.oauth.clients import partner_scopes
 from gateway.oauth.keys import SigningKeys
 from gateway.oauth.models import CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT
 from gateway.oauth.resource import UNAUTHENTICATED, TokenVerifier
-from gateway.oauth.server import ASSERTION_ALGORITHMS, Endpoints, TokenRequest, build_server
+from gateway.oauth.server import (
+    ASSERTION_ALGORITHMS,
+    Endpoints,
+    TokenRequest,
+    build_server,
+    consume_assertion,
+    precheck_basic,
+)
 from gateway.runtime import Runtime
 
 blueprint = Blueprint("oauth", __name__)
@@ -114,26 +121,33 @@ def _logged(action: str, respond) -> Response:  # type: ignore[no-untyped-def]
     """Run one authorization-server endpoint in a transaction and log its outcome in it;
     nothing is answered until that entry is committed."""
     runtime = current_app.extensions["gateway"]
+    verdict = precheck_basic(runtime.readers, request.headers)
     try:
         with db.write_lock(runtime.engine), runtime.sessions() as session:
-            return _respond_logged(session, runtime, action, respond)
+            return _respond_logged(session, runtime, action, respond, verdict)
     except (AuditUnavailable, SQLAlchemyError):
         current_app.logger.exception("access log unavailable; token endpoint refused")
         return problem_response(AuditUnavailable("the access log cannot be written").problem())
 
 
-def _respond_logged(session, runtime, action: str, respond) -> Response:  # type: ignore[no-untyped-def]
+def _respond_logged(session, runtime, action: str, respond, verdict) -> Response:  # type: ignore[no-untyped-def]
     session.begin()
-    g.token_request = context = TokenRequest(session, runtime.clock)
+    g.token_request = context = TokenRequest(session, runtime.clock, basic_verdict=verdict)
     try:
         response = respond(_oauth().server)
     except KeystoreError:
         current_app.logger.error("token requested but no signing key is available")
         response = _oauth_error(503, "temporarily_unavailable", "signing key unavailable")
+    except Exception:  # noqa: BLE001 - answered and logged as a refusal, never a traceback
+        current_app.logger.exception("authorization-server request failed")
+        context.refuse("internal_error")
+        response = _oauth_error(500, "server_error", "the request could not be processed")
     allowed = response.status_code == 200
     if not allowed:
         session.rollback()
         session.begin()
+        if context.assertion is not None:
+            consume_assertion(session, context.assertion)
     record(session, _event(action, context, response, allowed), clock=runtime.clock)
     session.commit()
     return response

@@ -13,10 +13,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from gateway.validation import StrictSchema
 
 PARTNER_ID = validate.Regexp(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z",
     error="must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit",
 )
-_PRINTABLE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters")
+_PRINTABLE = validate.Regexp(r"^[^\x00-\x1f\x7f]*\Z", error="must not contain control characters")
 
 
 def _text(max_length: int) -> fields.String:
@@ -35,7 +35,7 @@ class NdaInput(StrictSchema):
     reference = _text(100)
     signed_on = fields.Date(required=True)
     expires_on = fields.Date(required=True)
-    document_sha256 = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    document_sha256 = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9a-f]{64}\Z"))
 
     @validates_schema
     def _expires_after_signing(self, data: dict[str, Any], **_: Any) -> None:

@@ -3,6 +3,8 @@ ignored: a typo in ``fields`` or ``purpose`` must not silently widen or narrow a
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from marshmallow import fields, validate
 
 from gateway.sharing.service import DEFAULT_LIMIT, MAX_LIMIT
@@ -13,6 +15,11 @@ _FIELDS = (
     "Comma-separated top-level fields to return, within the token's scopes; "
     "`customer_id` and `updated_at` always come. Default: every field the scopes grant."
 )
+
+
+# Instants the store can represent in UTC (year 1 or 9999 with an offset cannot be).
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class CustomerQuery(StrictSchema):
@@ -26,6 +33,7 @@ class CustomerQuery(StrictSchema):
 class CustomerListQuery(CustomerQuery):
     updated_since = fields.AwareDateTime(
         load_default=None,
+        validate=validate.Range(min=_EARLIEST, max=_LATEST, error="out of range"),
         metadata={"description": "ISO 8601 with an offset: customers changed since then."},
     )
     limit = fields.Integer(

@@ -39,8 +39,8 @@ from gateway.errors import InvalidInput
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 _MAX_CURSOR = 200
-_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
-_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
+_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,25 @@ _CUSTOMER_AS_SEEN = select(
     )
     .label("designated"),
 ).where(Customer.customer_id == bindparam("customer_id"))
+
+
+def shareable_now(
+    connection: Session | Connection, partner_id: str, customer_ids: list[str], day: date
+) -> set[str]:
+    """Which of ``customer_ids`` the partner may still see on ``day``: designated by them
+    and not withheld (the re-check made inside the commit that releases a disclosure)."""
+    rows = connection.execute(
+        select(Customer.customer_id)
+        .join(Designation, Designation.customer_id == Customer.customer_id)
+        .where(
+            Customer.customer_id.in_(customer_ids),
+            Designation.partner_id == partner_id,
+            Designation.active_on_clause(day),
+            ~Customer.stop_use,
+            ~Customer.contract_ended,
+        )
+    )
+    return {row.customer_id for row in rows}
 
 
 def customers_for_partner(

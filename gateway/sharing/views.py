@@ -28,7 +28,7 @@ blueprint = Blueprint("sharing", __name__, url_prefix="/v1")
 
 _LIST_QUERY = CustomerListQuery()
 _READ_QUERY = CustomerQuery()
-_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 REQUEST_VALID = Rule("request_valid", 400, "invalid_request", "the request is malformed",
                      lambda a, d: False)  # fmt: skip

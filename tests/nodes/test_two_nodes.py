@@ -188,11 +188,16 @@ def test_an_assertion_is_accepted_once_across_both_nodes(nodes):
     assert outcomes == [[200, 400]] * 10
 
 
-def _seal_repeatedly(url: str, keys_dir: str, rounds: int) -> None:
+def _seal_repeatedly(url: str, keys_dir: str, ready, stop) -> None:
+    """A node's sealer: seal whenever due, until told to stop (then once more)."""
     runtime = Runtime.open(Config(database_url=url, auto_migrate=False), SystemClock())
     keys = CheckpointKeys(Path(keys_dir))
-    for _ in range(rounds):
+    ready.wait(60)
+    while True:
+        stopping = stop.is_set()
         seal_if_due(runtime, keys, Schedule(every_entries=5, every_seconds=0))
+        if stopping:
+            break
         time.sleep(0.02)
     runtime.close()
 
@@ -202,17 +207,21 @@ def test_checkpoints_are_not_doubled_when_both_nodes_find_one_due(nodes):
     tokens = [nodes.token(0), nodes.token(1)]
     results: list = []
     context = multiprocessing.get_context("spawn")
+    ready, stop = context.Barrier(3), context.Event()
     sealers = [context.Process(target=_seal_repeatedly,
-                               args=(nodes.env["GATEWAY_DATABASE_URL"], str(nodes.keys_dir), 60))
+                               args=(nodes.env["GATEWAY_DATABASE_URL"], str(nodes.keys_dir),
+                                     ready, stop))
                for _ in range(2)]  # fmt: skip
     for process in sealers:
         process.start()
+    ready.wait(60)  # both sealers are running before the load starts
     callers = [threading.Thread(target=_hammer, args=(nodes, 3, results, tokens))
                for _ in range(4)]  # fmt: skip
     for thread in callers:
         thread.start()
     for thread in callers:
         thread.join(60)
+    stop.set()
     for process in sealers:
         process.join(120)
     assert [p.exitcode for p in sealers] == [0, 0]
