@@ -62,12 +62,17 @@ def create_gateway_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engi
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_pre_ping=False
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_pre_ping=False,
+            hide_parameters=True,  # bound values (ids, content) never reach an error message
         )
         _configure_sqlite(engine, sqlite_synchronous)
         return engine
     # Room for every thread of a gthread worker to read while one commits for all of them.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+    )
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
