@@ -32,6 +32,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
     _register_request_ids(app)
     logs.configure(app)
 
+    from gateway.audit import sealing
     from gateway.console import views as console
     from gateway.health.views import blueprint as health
     from gateway.oauth import views as oauth
@@ -43,6 +44,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
     app.register_blueprint(sharing)
     app.register_blueprint(openapi)
     console.init_app(app, runtime)
+    sealing.init_app(app, runtime)  # checkpoints on the schedule, from every worker
     return app
 
 

@@ -54,6 +54,7 @@ def app(oauth_config, clock):
 
     application.add_url_rule(PROTECTED, "protected", protected)
     yield application
+    application.extensions["gateway.sealer"].stop()
     application.extensions["gateway"].close()
 
 
