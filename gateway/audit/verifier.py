@@ -26,28 +26,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.audit import merkle
 from gateway.audit.chain import ENTRY_DOMAIN as _ENTRY_DOMAIN
-from gateway.audit.chain import ChainBreak
+from gateway.audit.chain import HASHED_FIELDS, ChainBreak
 from gateway.audit.checkpoint import Statement, signature_problem
 from gateway.audit.models import GENESIS_HASH
 
-# The columns of an entry, in the order every reader here takes them.
-ENTRY_COLUMNS = (
-    "seq",
-    "at",
-    "actor_kind",
-    "actor_id",
-    "action",
-    "outcome",
-    "rule",
-    "purpose",
-    "items",
-    "allowlist_version",
-    "request_id",
-    "subjects",
-    "details",
-    "prev_hash",
-    "entry_hash",
-)
+# The columns of an entry, in the order every reader here takes them: the hashed fields, then
+# the chain's two hashes.
+ENTRY_COLUMNS = (*HASHED_FIELDS, "prev_hash", "entry_hash")
 
 _encode = json.encoder.encode_basestring  # the C encoder json.dumps uses (ensure_ascii=False)
 # chain.entry_body's canonical JSON with its keys in sorted order, written out once: the same
