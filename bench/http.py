@@ -233,12 +233,87 @@ def run(database: str, args: argparse.Namespace, stack: ExitStack) -> list[Resul
     return results
 
 
+def _grow(url: str, total: int) -> tuple[str, str]:
+    """Bring the bench reseller's designated customers up to ``total`` by bulk inserts (a copy
+    of the first customer's stored content under new ids); returns a cursor pointing at the
+    middle of the reseller's list."""
+    from sqlalchemy import create_engine, func, insert, select
+
+    from gateway.customers.models import Customer
+    from gateway.designations.models import Designation
+    from gateway.sharing.service import encode_cursor
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        have = connection.scalar(select(func.count()).select_from(Customer))
+        first = connection.execute(select(Customer).limit(1)).one()
+        model = connection.execute(select(Designation).limit(1)).one()
+        batch = 20_000
+        for start in range(have, total, batch):
+            ids = [f"C-{n:08d}" for n in range(start, min(start + batch, total))]
+            connection.execute(insert(Customer), [
+                {"customer_id": i, "content": first.content, "content_hash": first.content_hash,
+                 "updated_at": first.updated_at, "contract_ended": False, "stop_use": False}
+                for i in ids])  # fmt: skip
+            connection.execute(insert(Designation), [
+                {"customer_id": i, "partner_id": "bench", "designated_on": model.designated_on,
+                 "changed_at": model.changed_at}
+                for i in ids])  # fmt: skip
+        middle = connection.execute(
+            select(Designation.changed_at, Designation.customer_id)
+            .where(Designation.partner_id == "bench")
+            .order_by(Designation.changed_at, Designation.customer_id)
+            .offset(total // 2)
+            .limit(1)
+        ).one()
+    engine.dispose()
+    return encode_cursor(middle.changed_at, middle.customer_id)
+
+
+def list_scales(database: str, args: argparse.Namespace, stack: ExitStack) -> list[Result]:
+    """List-page latency as the table grows: the first page and a page from the middle."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-scale-{database}-"))
+    stack.callback(shutil.rmtree, workdir, True)
+    if database == "sqlite":
+        url = f"sqlite:///{workdir}/gateway.db"
+    else:
+        server = PostgresServer.start(durable=True)
+        stack.callback(server.stop)
+        url = server.url()
+    port = free_port()
+    env = {
+        "GATEWAY_DATABASE_URL": url,
+        "GATEWAY_KEYS_DIR": str(workdir / "keys"),
+        "GATEWAY_ISSUER": f"http://127.0.0.1:{port}",
+        "GATEWAY_TOKEN_LIFETIME": "900",
+    }
+    seeded = _seed(env, 100, workdir)
+    results = []
+    for scale in (int(n) for n in args.list_scales.split(",")):
+        cursor = _grow(url, scale)
+        gateway = GunicornServer.start(env, workdir / "gateway.log", port=port,
+                                       workers=args.workers, threads=args.threads)  # fmt: skip
+        try:
+            token = requests.post(gateway.base_url + "/oauth/token",
+                                  data={"grant_type": "client_credentials"},
+                                  auth=(seeded["secret_client"], seeded["secret"]),
+                                  timeout=30).json()["access_token"]  # fmt: skip
+            bearer = (f"Authorization: Bearer {token}",)
+            page = gateway.base_url + "/v1/customers?purpose=service_contact&limit=100"
+            results.append(Result(f"list@{scale}", database, *_wrk(page, args, headers=bearer)))
+            middle = _wrk(f"{page}&cursor={cursor}", args, headers=bearer)
+            results.append(Result(f"mid@{scale}", database, *middle))
+        finally:
+            gateway.stop()
+    return results
+
+
 def report(results: list[Result]) -> None:
     print(f"{'database':<11}{'case':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'vs bare':>9}{'p99/bare':>10}{'errors':>8}")  # fmt: skip
     for database in dict.fromkeys(r.database for r in results):
         rows = [r for r in results if r.database == database]
-        bare = next(r for r in rows if r.case == "bare")
+        bare = next((r for r in rows if r.case == "bare"), rows[0])
         for r in rows:
             print(f"{r.database:<11}{r.case:<9}{r.requests_per_second:>9.0f}{r.p50_ms:>9.2f}"
                   f"{r.p99_ms:>9.2f}{r.requests_per_second / bare.requests_per_second:>9.0%}"
@@ -254,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--json", action="store_true", help="print results as JSON too")
+    parser.add_argument(
+        "--list-scales", default="",
+        help="also time list pages at these table sizes, e.g. 1000,1000000 (SQLite)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("error: wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -262,10 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         for database in args.databases.split(","):
             results += run(database.strip(), args, stack)
+        scales = list_scales("sqlite", args, stack) if args.list_scales else []
     report(results)
+    if scales:
+        report(scales)
     if args.json:
         print(json.dumps([r.__dict__ for r in results]))
-    return 1 if any(r.errors for r in results) else 0
+    return 1 if any(r.errors for r in results + scales) else 0
 
 
 if __name__ == "__main__":
