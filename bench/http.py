@@ -183,7 +183,9 @@ end
     return script
 
 
-def run(database: str, args: argparse.Namespace, stack: ExitStack) -> list[Result]:
+def _store(database: str, stack: ExitStack) -> tuple[Path, str, int, dict[str, str]]:
+    """A fresh store (SQLite file, or a durable throwaway PostgreSQL) and the gateway's
+    environment for it; both removed when ``stack`` closes."""
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{database}-"))
     stack.callback(shutil.rmtree, workdir, True)
     if database == "sqlite":
@@ -199,6 +201,11 @@ def run(database: str, args: argparse.Namespace, stack: ExitStack) -> list[Resul
         "GATEWAY_ISSUER": f"http://127.0.0.1:{port}",
         "GATEWAY_TOKEN_LIFETIME": "900",
     }
+    return workdir, url, port, env
+
+
+def run(database: str, args: argparse.Namespace, stack: ExitStack) -> list[Result]:
+    workdir, url, port, env = _store(database, stack)
     seeded = _seed(env, args.customers, workdir)
     key = ECKey.import_key((workdir / "key.pem").read_bytes(), parameters={"kid": "bench"})
     gunicorn = {"workers": args.workers, "threads": args.threads}
@@ -272,21 +279,7 @@ def _grow(url: str, total: int) -> tuple[str, str]:
 
 def list_scales(database: str, args: argparse.Namespace, stack: ExitStack) -> list[Result]:
     """List-page latency as the table grows: the first page and a page from the middle."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-scale-{database}-"))
-    stack.callback(shutil.rmtree, workdir, True)
-    if database == "sqlite":
-        url = f"sqlite:///{workdir}/gateway.db"
-    else:
-        server = PostgresServer.start(durable=True)
-        stack.callback(server.stop)
-        url = server.url()
-    port = free_port()
-    env = {
-        "GATEWAY_DATABASE_URL": url,
-        "GATEWAY_KEYS_DIR": str(workdir / "keys"),
-        "GATEWAY_ISSUER": f"http://127.0.0.1:{port}",
-        "GATEWAY_TOKEN_LIFETIME": "900",
-    }
+    workdir, url, port, env = _store(database, stack)
     seeded = _seed(env, 100, workdir)
     results = []
     for scale in (int(n) for n in args.list_scales.split(",")):
