@@ -84,6 +84,23 @@ def customer_for_partner(
     )
 
 
+# Built once: which of a list of customers a partner may still see on a day.
+_SHAREABLE_NOW = (
+    select(Customer.customer_id)
+    .join(Designation, Designation.customer_id == Customer.customer_id)
+    .where(
+        Customer.customer_id.in_(bindparam("ids", expanding=True)),
+        Designation.partner_id == bindparam("partner_id"),
+        Designation.designated_on <= bindparam("day", type_=Date),
+        or_(
+            Designation.withdrawn_on.is_(None),
+            Designation.withdrawn_on > bindparam("day", type_=Date),
+        ),
+        ~Customer.stop_use,
+        ~Customer.contract_ended,
+    )
+)
+
 # One statement, built once: the customer and whether its designation of the partner is active.
 _DAY = bindparam("day", type_=Date)
 _CUSTOMER_AS_SEEN = select(
@@ -109,15 +126,7 @@ def shareable_now(
     """Which of ``customer_ids`` the partner may still see on ``day``: designated by them
     and not withheld (the re-check made inside the commit that releases a disclosure)."""
     rows = connection.execute(
-        select(Customer.customer_id)
-        .join(Designation, Designation.customer_id == Customer.customer_id)
-        .where(
-            Customer.customer_id.in_(customer_ids),
-            Designation.partner_id == partner_id,
-            Designation.active_on_clause(day),
-            ~Customer.stop_use,
-            ~Customer.contract_ended,
-        )
+        _SHAREABLE_NOW, {"ids": customer_ids, "partner_id": partner_id, "day": day}
     )
     return {row.customer_id for row in rows}
 
