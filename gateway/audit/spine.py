@@ -33,7 +33,6 @@ Entries carry names and ids, never personal data values: ``items`` are allowlist
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -203,14 +202,6 @@ def _check(event: Event) -> None:
 
 def entry_as_dict(entry: AuditEntry) -> dict[str, object]:
     return {name: getattr(entry, name) for name in _COLUMNS}
-
-
-def decoded(entry: AuditEntry) -> dict[str, object]:
-    """An entry as a reader wants it: JSON columns decoded."""
-    row = entry_as_dict(entry)
-    for name in ("items", "subjects", "details"):
-        row[name] = json.loads(row[name])  # type: ignore[arg-type]
-    return row
 
 
 _COLUMNS = tuple(column.name for column in AuditEntry.__table__.columns)

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DatabaseError
 
-from gateway.audit.chain import verify_chain
 from gateway.audit.models import AuditEntry, AuditHead, AuditSubject
 from gateway.audit.service import stored_entries, verify_stored_chain
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
@@ -47,7 +46,8 @@ def test_entries_are_numbered_and_chained_from_genesis(runtime, clock):
     assert rows[0]["prev_hash"] == "0" * 64
     assert rows[1]["prev_hash"] == first.entry_hash
     assert (head.seq, head.entry_hash) == (2, second.entry_hash)
-    assert verify_chain(rows, expected_head=(2, second.entry_hash)).intact
+    report = verify_stored_chain(runtime.sessions)
+    assert report.intact and (report.head_seq, report.head_hash) == (2, second.entry_hash)
 
 
 def test_entry_records_names_ids_purpose_and_version_but_no_values(runtime, clock):
