@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, BinaryIO
@@ -47,6 +47,7 @@ from gateway.customers.models import Customer
 from gateway.customers.service import contract_ended
 from gateway.designations.models import Designation
 from gateway.errors import InvalidInput
+from gateway.jsonlines import read_lines
 from gateway.validation import describe
 
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: far above any real record, far below a memory problem
@@ -145,7 +146,7 @@ def import_customers(
     now = isoformat(clock.now())
     batch: dict[str, tuple[str, str, bool]] = {}
 
-    for number, raw, consumed in _lines(source, digest):
+    for number, raw, consumed in read_lines(source, MAX_LINE_BYTES, digest):
         summary.lines = number
         if progress:
             progress(consumed)
@@ -200,28 +201,6 @@ def import_customers(
         clock=clock,
     )
     return summary
-
-
-def _lines(source: BinaryIO, digest: Any) -> Iterator[tuple[int, bytes | None, int]]:
-    """(line number, bytes — None when oversized, bytes consumed), one line at a time."""
-    number = 0
-    while True:
-        raw = source.readline(MAX_LINE_BYTES + 1)
-        if not raw:
-            return
-        number += 1
-        digest.update(raw)
-        consumed = len(raw)
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            while not raw.endswith(b"\n"):  # skip the rest of the line without holding it
-                raw = source.readline(1 << 16)
-                if not raw:
-                    break
-                digest.update(raw)
-                consumed += len(raw)
-            yield number, None, consumed
-            continue
-        yield number, raw, consumed
 
 
 def _reject_constant(name: str) -> Any:

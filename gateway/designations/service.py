@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any, BinaryIO
@@ -32,6 +32,7 @@ from gateway.clock import Clock, isoformat, today
 from gateway.customers.models import Customer
 from gateway.designations.models import Designation
 from gateway.errors import Conflict, InvalidInput, NotFound
+from gateway.jsonlines import read_lines
 from gateway.partners.models import Partner
 from gateway.partners.schemas import PARTNER_ID
 from gateway.validation import StrictSchema, describe, load
@@ -181,7 +182,7 @@ def import_designations(
     summary = DesignationImportSummary()
     schema = DesignationInput()
     known_partners = set(session.scalars(select(Partner.id)))
-    for number, raw, consumed in _lines(source):
+    for number, raw, consumed in read_lines(source, MAX_LINE_BYTES):
         summary.lines = number
         if progress:
             progress(consumed)
@@ -258,25 +259,6 @@ def _require_known(session: Session, customer_id: str, partner_id: str) -> None:
         raise NotFound(f"no customer {customer_id!r}")
     if session.get(Partner, partner_id) is None:
         raise NotFound(f"no partner {partner_id!r}")
-
-
-def _lines(source: BinaryIO) -> Iterator[tuple[int, bytes | None, int]]:
-    number = 0
-    while True:
-        raw = source.readline(MAX_LINE_BYTES + 1)
-        if not raw:
-            return
-        number += 1
-        consumed = len(raw)
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            while not raw.endswith(b"\n"):
-                raw = source.readline(1 << 16)
-                if not raw:
-                    break
-                consumed += len(raw)
-            yield number, None, consumed
-            continue
-        yield number, raw, consumed
 
 
 def _parse(raw: bytes | None, schema: DesignationInput) -> dict[str, Any]:
