@@ -30,20 +30,17 @@ from typing import Any
 from flask import Response, current_app, g, request
 from joserfc import jwt
 from joserfc.errors import JoseError
-from sqlalchemy import Connection, Date, and_, bindparam, exists, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject
-from gateway.clock import Clock, today
+from gateway.clock import today
 from gateway.errors import PROBLEM_BASE, AuditUnavailable, problem_response
 from gateway.keystore import KeystoreError
 from gateway.oauth.clients import partner_scopes
 from gateway.oauth.keys import ALGORITHM, SigningKeys
-from gateway.oauth.models import ACTIVE, AccessToken, OAuthClient
+from gateway.oauth.live_state import live_facts
 from gateway.oauth.server import Endpoints
-from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
-from gateway.partners.models import Nda, Partner
 from gateway.policy import RULES, AccessFacts, Decision, Rule, decide
 
 REALM = "joint-use-gateway"
@@ -143,46 +140,6 @@ class TokenVerifier:
         return VerifiedToken(
             claims["jti"], claims["client_id"], frozenset(claims["scope"].split()), claims["exp"]
         )
-
-
-def live_facts(
-    session: Session | Connection, token: VerifiedToken, clock: Clock
-) -> tuple[AccessFacts, str | None]:
-    """The caller's live state in one query; returns the facts and the partner id."""
-    row = session.execute(
-        _LIVE_STATE, {"jti": token.jti, "client_id": token.client_id, "day": today(clock)}
-    ).one_or_none()
-    if row is None:
-        return AccessFacts(False, False, False, False, False), None
-    revoked_at, partner_id, client_status, partner_status, nda = row
-    return (
-        AccessFacts(
-            token_authentic=True,
-            token_revoked=revoked_at is not None,
-            client_active=client_status == ACTIVE,
-            partner_active=partner_status == PARTNER_ACTIVE,
-            nda_in_force=bool(nda),
-        ),
-        partner_id,
-    )
-
-
-# Built once; every request runs it with its own token id and day.
-_DAY = bindparam("day", type_=Date)
-_LIVE_STATE = (
-    select(
-        AccessToken.revoked_at,
-        AccessToken.partner_id,
-        OAuthClient.status,
-        Partner.status,
-        exists().where(
-            and_(Nda.partner_id == Partner.id, Nda.signed_on <= _DAY, Nda.expires_on >= _DAY)
-        ),
-    )
-    .join(OAuthClient, OAuthClient.client_id == AccessToken.client_id)
-    .join(Partner, Partner.id == AccessToken.partner_id)
-    .where(AccessToken.jti == bindparam("jti"), AccessToken.client_id == bindparam("client_id"))
-)
 
 
 def bearer_token() -> str | None:
@@ -328,7 +285,7 @@ def _recheck(events: list[Event], runtime) -> Callable[[Connection], Event | Non
     action = events[-1].action if events else "request"
 
     def recheck(connection: Connection) -> Event | None:
-        facts, _ = live_facts(connection, access.token, runtime.clock)
+        facts, _ = live_facts(connection, access.token.jti, access.token.client_id, runtime.clock)
         decision = decide(facts)
         if not decision.allowed:
             return refusal(decision.rule, action=action, actor=access.actor,
@@ -366,7 +323,7 @@ def _guarded(session, events, verifier, runtime, now, action, needed, view) -> R
     if token is None:
         facts, partner_id = AccessFacts(False, False, False, False, False), None
     else:
-        facts, partner_id = live_facts(session, token, runtime.clock)
+        facts, partner_id = live_facts(session, token.jti, token.client_id, runtime.clock)
     decision: Decision = decide(facts)
     actor = Actor(ActorKind.CLIENT, token.client_id) if token and partner_id else anonymous
     subjects = (

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import Clock, today
 from gateway.oauth.keys import ALGORITHM, SigningKeys
+from gateway.oauth.live_state import live_facts
 from gateway.oauth.models import (
     ACTIVE,
     CLIENT_SECRET_BASIC,
@@ -52,6 +53,7 @@ from gateway.oauth.models import (
 from gateway.oauth.secrets import verify_secret
 from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
 from gateway.partners.models import Partner
+from gateway.policy import decide
 
 # Asymmetric algorithms a reseller may sign its client assertions with; never "none" and
 # never HMAC (RFC 8725 §3.1: the verifier fixes the algorithms it accepts).
@@ -155,10 +157,8 @@ class Client(ClientMixin):
 class IssuedToken(TokenMixin):
     """An issued access token's row, for introspection and revocation."""
 
-    def __init__(self, row: AccessToken, client: OAuthClient, partner: Partner, live: bool):
+    def __init__(self, row: AccessToken, *, live: bool):
         self.row = row
-        self.client = client
-        self.partner = partner
         self.live = live  # client active, partner active, NDA in force — now
 
     def check_client(self, client: Client) -> bool:
@@ -351,16 +351,8 @@ def _token_row(token_string: str, keys: SigningKeys, endpoints: Endpoints) -> Is
     row = request.session.get(AccessToken, decoded.claims.get("jti"))
     if row is None:
         return None
-    client = request.session.get(OAuthClient, row.client_id)
-    partner = request.session.get(Partner, row.partner_id)
-    live = (
-        client is not None
-        and client.status == ACTIVE
-        and partner is not None
-        and partner.status == PARTNER_ACTIVE
-        and partner.nda_in_force(today(request.clock)) is not None
-    )
-    return IssuedToken(row, client, partner, live)
+    facts, _ = live_facts(request.session, row.jti, row.client_id, request.clock)
+    return IssuedToken(row, live=decide(facts).allowed)
 
 
 class TokenIntrospection(IntrospectionEndpoint):

@@ -1,0 +1,57 @@
+"""The live state behind an access token — the token not revoked, its client active, its
+partner active, an NDA in force today — read from the database in one statement.
+
+Never cached: it is read on every partner request, again inside the commit that releases the
+request's data, and by introspection, so a revocation committed anywhere takes effect at once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Date, and_, bindparam, exists, select
+from sqlalchemy.orm import Session
+
+from gateway.clock import Clock, today
+from gateway.oauth.models import ACTIVE, AccessToken, OAuthClient
+from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
+from gateway.partners.models import Nda, Partner
+from gateway.policy import AccessFacts
+
+
+def live_facts(
+    session: Session | Connection, jti: str, client_id: str, clock: Clock
+) -> tuple[AccessFacts, str | None]:
+    """A token's live state in one statement; returns the facts and the partner id."""
+    row = session.execute(
+        _LIVE_STATE, {"jti": jti, "client_id": client_id, "day": today(clock)}
+    ).one_or_none()
+    if row is None:
+        return AccessFacts(False, False, False, False, False), None
+    revoked_at, partner_id, client_status, partner_status, nda = row
+    return (
+        AccessFacts(
+            token_authentic=True,
+            token_revoked=revoked_at is not None,
+            client_active=client_status == ACTIVE,
+            partner_active=partner_status == PARTNER_ACTIVE,
+            nda_in_force=bool(nda),
+        ),
+        partner_id,
+    )
+
+
+# Built once; every request runs it with its own token id and day.
+_DAY = bindparam("day", type_=Date)
+_LIVE_STATE = (
+    select(
+        AccessToken.revoked_at,
+        AccessToken.partner_id,
+        OAuthClient.status,
+        Partner.status,
+        exists().where(
+            and_(Nda.partner_id == Partner.id, Nda.signed_on <= _DAY, Nda.expires_on >= _DAY)
+        ),
+    )
+    .join(OAuthClient, OAuthClient.client_id == AccessToken.client_id)
+    .join(Partner, Partner.id == AccessToken.partner_id)
+    .where(AccessToken.jti == bindparam("jti"), AccessToken.client_id == bindparam("client_id"))
+)
