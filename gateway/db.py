@@ -11,15 +11,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import Dialect, Engine, Executable, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from gateway.errors import ConfigurationError
@@ -66,6 +70,11 @@ def create_gateway_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engi
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_pre_ping=False,
             hide_parameters=True,  # bound values (ids, content) never reach an error message
+            # A connection for each thread of a gthread worker, readers and the committer at
+            # once, kept: a connection opened per request would redo the pragmas and lose
+            # SQLite's prepared-statement cache every time.
+            pool_size=20,
+            max_overflow=20,
         )
         _configure_sqlite(engine, sqlite_synchronous)
         return engine
@@ -188,3 +197,187 @@ def require_current(engine: Engine) -> None:
             f"database schema is at {current or 'nothing'}, the gateway needs "
             f"{head_revision()}: run 'gateway db upgrade'"
         )
+
+
+# --- the hot path -----------------------------------------------------------------------------
+
+
+class Prepared:
+    """A Core statement compiled once per dialect and run straight on the DB-API cursor.
+
+    SQLAlchemy's per-execute machinery (execution context, result metadata, events) costs
+    tens of microseconds a statement — more than SQLite or PostgreSQL take to run the hot
+    path's indexed lookups. The SQL still comes from SQLAlchemy, from the same construct, for
+    both databases; only the execution skips the machinery. Values go through each bound
+    type's own processor for the dialect, so a ``Date`` is bound as SQLite or PostgreSQL wants
+    it. Rows come back as the driver's tuples (booleans are ``0``/``1`` on SQLite).
+
+    ``expanding`` names one ``bindparam(..., expanding=True)`` (an ``IN`` list): the statement
+    is rendered once per list length.
+
+    Runs on anything with ``dialect`` and ``connection`` (the DB-API connection) — a
+    SQLAlchemy ``Connection`` inside its transaction, or :class:`RawTransaction`. Driver
+    errors are raised as SQLAlchemy's ``DBAPIError`` with the parameters hidden, like every
+    other statement of the gateway.
+    """
+
+    def __init__(self, statement: Executable, *, expanding: str | None = None) -> None:
+        self.statement = statement
+        self.expanding = expanding
+        self._plans: dict[tuple[str, int], _Plan] = {}
+        self._lock = threading.Lock()
+
+    def execute(self, connection: Any, params: Mapping[str, Any] | None = None) -> Any:
+        """Run once; returns the DB-API cursor (``fetchall``/``fetchone``)."""
+        connection = _handle(connection)
+        params = params or {}
+        plan = self._plan(connection.dialect, params)
+        with driver_errors(connection.dialect, plan.sql):
+            cursor = connection.connection.cursor()
+            cursor.execute(plan.sql, plan.arguments(params))
+        return cursor
+
+    def executemany(self, connection: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        connection = _handle(connection)
+        plan = self._plan(connection.dialect, rows[0])
+        with driver_errors(connection.dialect, plan.sql):
+            cursor = connection.connection.cursor()
+            try:
+                cursor.executemany(plan.sql, [plan.arguments(row) for row in rows])
+            finally:
+                cursor.close()
+
+    def render(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, Any]:
+        """The SQL and driver parameters :meth:`execute` would send (for ``EXPLAIN``)."""
+        plan = self._plan(dialect, params)
+        return plan.sql, plan.arguments(params)
+
+    def all(self, connection: Any, params: Mapping[str, Any] | None = None) -> list[tuple]:
+        cursor = self.execute(connection, params)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def one_or_none(self, connection: Any, params: Mapping[str, Any] | None = None) -> Any:
+        rows = self.all(connection, params)
+        if len(rows) > 1:
+            raise ValueError("more than one row")
+        return rows[0] if rows else None
+
+    def _plan(self, dialect: Dialect, params: Mapping[str, Any]) -> _Plan:
+        length = len(params[self.expanding]) if self.expanding else 0
+        key = (dialect.name, length)
+        plan = self._plans.get(key)
+        if plan is None:
+            with self._lock:
+                plan = self._plans.get(key) or _Plan.build(
+                    self.statement, dialect, self.expanding, length
+                )
+                if len(self._plans) < _MAX_PLANS:
+                    self._plans[key] = plan
+        return plan
+
+
+_MAX_PLANS = 2_100  # each list length on two dialects
+
+
+class _Plan:
+    """One rendering of a statement: its SQL and how to turn named values into the driver's
+    parameters (positional for ``?``/``%s`` drivers, a mapping for ``%(name)s`` ones)."""
+
+    def __init__(self, sql: str, positional: bool,
+                 binds: list[tuple[str, str, Any, Any]]) -> None:  # fmt: skip
+        self.sql = sql
+        self.positional = positional
+        # (parameter name, the value's name in the caller's mapping, fixed value, processor)
+        self.binds = binds
+
+    @classmethod
+    def build(cls, statement: Executable, dialect: Dialect, expanding: str | None,
+              length: int) -> _Plan:  # fmt: skip
+        compiled = statement.compile(dialect=dialect)
+        sample: dict[str, Any] = {
+            name: None for name, bind in compiled.binds.items() if bind.required
+        }
+        if expanding:
+            sample[expanding] = [None] * length
+        state = compiled.construct_expanded_state(sample)
+        names = state.positiontup if compiled.positional else list(state.parameters)
+        binds = []
+        for name in names:
+            source, index = name, None
+            if expanding and name not in compiled.binds:
+                index = int(name.rsplit("_", 1)[1]) - 1  # ids_1 … ids_n, in order
+                source = expanding
+            bind = compiled.binds[source]
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            fixed = _REQUIRED if bind.required else state.parameters[name]
+            binds.append((name, source if index is None else (source, index), fixed, processor))
+        return cls(state.statement, bool(compiled.positional), binds)
+
+    def arguments(self, params: Mapping[str, Any]) -> tuple | dict[str, Any]:
+        values = []
+        for _, source, fixed, processor in self.binds:
+            if fixed is not _REQUIRED:
+                value = fixed
+            elif isinstance(source, tuple):
+                value = params[source[0]][source[1]]
+            else:
+                value = params[source]
+            values.append(processor(value) if processor is not None else value)
+        if self.positional:
+            return tuple(values)
+        return {bind[0]: value for bind, value in zip(self.binds, values, strict=True)}
+
+
+_REQUIRED = object()
+
+
+def _handle(connection: Any) -> Any:
+    return connection.connection() if isinstance(connection, Session) else connection
+
+
+@contextlib.contextmanager
+def driver_errors(dialect: Dialect, statement: str) -> Iterator[None]:
+    """Raise the driver's errors as SQLAlchemy's, parameters hidden."""
+    try:
+        yield
+    except dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(
+            statement, None, error, dialect.loaded_dbapi.Error, hide_parameters=True,
+            dialect=dialect,
+        ) from error  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RawTransaction:
+    """A transaction on a pooled DB-API connection, for :class:`Prepared` statements."""
+
+    dialect: Dialect
+    connection: Any
+
+
+@contextlib.contextmanager
+def raw_transaction(engine: Engine, *, write: bool) -> Iterator[RawTransaction]:
+    """One transaction without SQLAlchemy's ``Connection``: on SQLite it begins as the
+    ``begin`` event above does (IMMEDIATE for a writer, a lock-free snapshot for a reader); a
+    writer commits on success, a reader rolls back; any error rolls back, and a connection
+    the rollback cannot mend is dropped from the pool."""
+    dialect = engine.dialect
+    connection = engine.raw_connection()
+    try:
+        with driver_errors(dialect, "BEGIN"):
+            if dialect.name == "sqlite":
+                connection.cursor().execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        yield RawTransaction(dialect, connection)
+        with driver_errors(dialect, "COMMIT" if write else "ROLLBACK"):
+            connection.commit() if write else connection.rollback()
+    except BaseException:
+        try:
+            connection.rollback()
+        except Exception:  # noqa: BLE001 - the connection is broken: never reuse it
+            connection.invalidate()
+        raise
+    finally:
+        connection.close()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import allowlist, db
@@ -48,16 +48,16 @@ class Runtime:
             yield session
 
     @contextmanager
-    def writing(self) -> Iterator[Connection]:
-        """:meth:`transaction` without the ORM, for the hot path."""
-        with db.write_lock(self.engine), self.engine.begin() as connection:
-            yield connection
+    def writing(self) -> Iterator[db.RawTransaction]:
+        """:meth:`transaction` for the hot path's :class:`gateway.db.Prepared` statements."""
+        with db.write_lock(self.engine), db.raw_transaction(self.engine, write=True) as raw:
+            yield raw
 
     @contextmanager
-    def read_snapshot(self) -> Iterator[Connection]:
-        """:meth:`reading` without the ORM, for the hot path."""
-        with self.readers.kw["bind"].connect() as connection, connection.begin():
-            yield connection
+    def read_snapshot(self) -> Iterator[db.RawTransaction]:
+        """:meth:`reading` for the hot path's :class:`gateway.db.Prepared` statements."""
+        with db.raw_transaction(self.engine, write=False) as raw:
+            yield raw
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

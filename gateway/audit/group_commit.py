@@ -18,9 +18,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection
-
 from gateway.audit.spine import Event, append, lock_head
+from gateway.db import RawTransaction
 from gateway.errors import AuditUnavailable
 from gateway.runtime import Runtime
 
@@ -28,7 +27,7 @@ from gateway.runtime import Runtime
 @dataclass(eq=False)
 class _Slot:
     events: Sequence[Event]
-    recheck: Callable[[Connection], Event | None] | None = None
+    recheck: Callable[[RawTransaction], Event | None] | None = None
     wake: threading.Event = field(default_factory=threading.Event)
     committed: bool = False
     error: BaseException | None = None
@@ -45,7 +44,7 @@ class GroupCommit:
     def write(
         self,
         events: Sequence[Event],
-        recheck: Callable[[Connection], Event | None] | None = None,
+        recheck: Callable[[RawTransaction], Event | None] | None = None,
     ) -> Event | None:
         """Return once ``events`` are committed; raise :class:`AuditUnavailable` if not.
 
@@ -71,7 +70,7 @@ class GroupCommit:
         error: BaseException | None = None
         try:
             with self.runtime.writing() as connection:
-                lock_head(connection)
+                head = lock_head(connection)
                 for slot in batch:
                     slot.refused = slot.recheck(connection) if slot.recheck else None
                 append(
@@ -82,6 +81,7 @@ class GroupCommit:
                         for event in ((slot.refused,) if slot.refused else slot.events)
                     ],
                     clock=self.runtime.clock,
+                    head=head,
                 )
         except BaseException as exc:  # noqa: BLE001 - handed to every request in the batch
             error = exc

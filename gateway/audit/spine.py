@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from gateway.audit.chain import canonical_json, chain_hash, entry_body
 from gateway.audit.models import AuditEntry, AuditHead, AuditSubject
 from gateway.clock import Clock, isoformat
+from gateway.db import Prepared, RawTransaction
 from gateway.errors import AuditUnavailable
 
 HEAD_ROW_ID = 1
@@ -119,30 +120,43 @@ _ENTRIES = AuditEntry.__table__
 _SUBJECTS = AuditSubject.__table__
 _HEAD = AuditHead.__table__
 # Statements built once (the append path runs on every request).
-_LOCK_HEAD = (
+_LOCK_HEAD = Prepared(
     select(_HEAD.c.seq, _HEAD.c.entry_hash).where(_HEAD.c.id == HEAD_ROW_ID).with_for_update()
 )
-_INSERT_ENTRIES = insert(_ENTRIES)
-_INSERT_SUBJECTS = insert(_SUBJECTS)
-_MOVE_HEAD = (
+_INSERT_ENTRIES = Prepared(insert(_ENTRIES))
+_INSERT_SUBJECTS = Prepared(insert(_SUBJECTS))
+_MOVE_HEAD = Prepared(
     update(_HEAD)
     .where(_HEAD.c.id == HEAD_ROW_ID)
     .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash"))
 )
 
-
-def lock_head(connection: Connection) -> None:
-    """Take the log's head lock for the rest of the transaction (appends serialise on it)."""
-    connection.execute(_LOCK_HEAD).one()
+Head = tuple[int, str]  # the last entry's seq and hash
 
 
-def append(connection: Connection, events: Sequence[Event], *, clock: Clock) -> list[RecordedEntry]:
+def lock_head(connection: Connection | RawTransaction) -> Head:
+    """Take the log's head lock for the rest of the transaction (appends serialise on it);
+    returns the head, for :func:`append`."""
+    try:
+        head = _LOCK_HEAD.one_or_none(connection)
+    except SQLAlchemyError as error:
+        raise AuditUnavailable("the access log could not be written") from error
+    if head is None:
+        raise AuditUnavailable("the access log has no head row")
+    return head[0], head[1]
+
+
+def append(connection: Connection | RawTransaction, events: Sequence[Event], *, clock: Clock,
+           head: Head | None = None) -> list[RecordedEntry]:  # fmt: skip
     """Append ``events``, in order, inside the connection's transaction: one head-row lock
-    and one batch of inserts for all of them (several requests' entries share one commit)."""
+    and one batch of inserts for all of them (several requests' entries share one commit).
+    ``head`` is what :func:`lock_head` returned, when the caller took the lock already."""
     for event in events:
         _check(event)
+    if not events:
+        return []
+    head_seq, head_hash = head if head is not None else lock_head(connection)
     try:
-        head_seq, head_hash = connection.execute(_LOCK_HEAD).one()
         at = isoformat(clock.now())
         entries, subject_rows, recorded = [], [], []
         for event in events:
@@ -168,10 +182,10 @@ def append(connection: Connection, events: Sequence[Event], *, clock: Clock) -> 
             entries.append(fields)
             subject_rows += [{"kind": k, "subject_id": i, "seq": head_seq} for k, i in subjects]
             recorded.append(RecordedEntry(head_seq, at, head_hash))
-        connection.execute(_INSERT_ENTRIES, entries)
+        _INSERT_ENTRIES.executemany(connection, entries)
         if subject_rows:
-            connection.execute(_INSERT_SUBJECTS, subject_rows)
-        connection.execute(_MOVE_HEAD, {"new_seq": head_seq, "new_hash": head_hash})
+            _INSERT_SUBJECTS.executemany(connection, subject_rows)
+        _MOVE_HEAD.execute(connection, {"new_seq": head_seq, "new_hash": head_hash}).close()
     except SQLAlchemyError as error:
         raise AuditUnavailable("the access log could not be written") from error
     return recorded

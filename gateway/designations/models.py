@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, Index, String, and_, or_
+from sqlalchemy import ColumnElement, Date, ForeignKey, Index, String, and_, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base
@@ -38,7 +38,7 @@ class Designation(Base):
         return self.designated_on <= day and (self.withdrawn_on is None or day < self.withdrawn_on)
 
     @classmethod
-    def active_on_clause(cls, day: date):  # type: ignore[no-untyped-def]
+    def active_on_clause(cls, day: date | ColumnElement[date]):  # type: ignore[no-untyped-def]
         """:meth:`active_on` as SQL."""
         return and_(
             cls.designated_on <= day, or_(cls.withdrawn_on.is_(None), cls.withdrawn_on > day)

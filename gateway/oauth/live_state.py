@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Date, and_, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from gateway.clock import Clock, today
+from gateway.db import Prepared, RawTransaction
 from gateway.oauth.models import ACTIVE, AccessToken, OAuthClient
 from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
 from gateway.partners.models import Nda, Partner
@@ -18,12 +19,12 @@ from gateway.policy import AccessFacts
 
 
 def live_facts(
-    session: Session | Connection, jti: str, client_id: str, clock: Clock
+    session: Session | Connection | RawTransaction, jti: str, client_id: str, clock: Clock
 ) -> tuple[AccessFacts, str | None]:
     """A token's live state in one statement; returns the facts and the partner id."""
-    row = session.execute(
-        _LIVE_STATE, {"jti": jti, "client_id": client_id, "day": today(clock)}
-    ).one_or_none()
+    row = _LIVE_STATE.one_or_none(
+        session, {"jti": jti, "client_id": client_id, "day": today(clock)}
+    )
     if row is None:
         return AccessFacts(False, False, False, False, False), None
     revoked_at, partner_id, client_status, partner_status, nda = row
@@ -41,7 +42,7 @@ def live_facts(
 
 # Built once; every request runs it with its own token id and day.
 _DAY = bindparam("day", type_=Date)
-_LIVE_STATE = (
+_LIVE_STATE = Prepared(
     select(
         AccessToken.revoked_at,
         AccessToken.partner_id,

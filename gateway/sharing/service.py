@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Date, bindparam, exists, or_, select, tuple_
+from sqlalchemy import Connection, Date, Integer, bindparam, exists, select, tuple_
 from sqlalchemy.orm import Session
 
 from gateway.clock import isoformat
 from gateway.customers.models import Customer
+from gateway.db import Prepared, RawTransaction
 from gateway.designations.models import Designation
 from gateway.errors import InvalidInput
 
@@ -67,72 +68,76 @@ class CustomerAsSeen:
 
 
 def customer_for_partner(
-    session: Session | Connection, partner_id: str, customer_id: str, day: date
+    session: Session | Connection | RawTransaction, partner_id: str, customer_id: str, day: date
 ) -> CustomerAsSeen | None:
     """``None`` if no such customer exists; otherwise the customer and the facts."""
     if not _CUSTOMER_ID.match(customer_id):
         return None
-    row = session.execute(
-        _CUSTOMER_AS_SEEN, {"customer_id": customer_id, "partner_id": partner_id, "day": day}
-    ).one_or_none()
+    row = _CUSTOMER_AS_SEEN.one_or_none(
+        session, {"customer_id": customer_id, "partner_id": partner_id, "day": day}
+    )
     if row is None:
         return None
+    found_id, updated_at, content, stop_use, contract_ended, designated = row
     return CustomerAsSeen(
-        customer=_shared(row.customer_id, row.updated_at, row.content),
-        designated=bool(row.designated),
-        withheld=bool(row.stop_use or row.contract_ended),
+        customer=_shared(found_id, updated_at, content),
+        designated=bool(designated),
+        withheld=bool(stop_use or contract_ended),
     )
 
 
+# The day designations are judged on, bound per request.
+_DAY = bindparam("day", type_=Date)
+
 # Built once: which of a list of customers a partner may still see on a day.
-_SHAREABLE_NOW = (
+_SHAREABLE_NOW = Prepared(
     select(Customer.customer_id)
     .join(Designation, Designation.customer_id == Customer.customer_id)
     .where(
         Customer.customer_id.in_(bindparam("ids", expanding=True)),
         Designation.partner_id == bindparam("partner_id"),
-        Designation.designated_on <= bindparam("day", type_=Date),
-        or_(
-            Designation.withdrawn_on.is_(None),
-            Designation.withdrawn_on > bindparam("day", type_=Date),
-        ),
+        Designation.active_on_clause(_DAY),
         ~Customer.stop_use,
         ~Customer.contract_ended,
-    )
+    ),
+    expanding="ids",
 )
 
 # One statement, built once: the customer and whether its designation of the partner is active.
-_DAY = bindparam("day", type_=Date)
-_CUSTOMER_AS_SEEN = select(
-    Customer.customer_id,
-    Customer.updated_at,
-    Customer.content,
-    Customer.stop_use,
-    Customer.contract_ended,
-    exists()
-    .where(
-        Designation.customer_id == Customer.customer_id,
-        Designation.partner_id == bindparam("partner_id"),
-        Designation.designated_on <= _DAY,
-        or_(Designation.withdrawn_on.is_(None), Designation.withdrawn_on > _DAY),
-    )
-    .label("designated"),
-).where(Customer.customer_id == bindparam("customer_id"))
+_CUSTOMER_AS_SEEN = Prepared(
+    select(
+        Customer.customer_id,
+        Customer.updated_at,
+        Customer.content,
+        Customer.stop_use,
+        Customer.contract_ended,
+        exists()
+        .where(
+            Designation.customer_id == Customer.customer_id,
+            Designation.partner_id == bindparam("partner_id"),
+            Designation.active_on_clause(_DAY),
+        )
+        .label("designated"),
+    ).where(Customer.customer_id == bindparam("customer_id"))
+)
 
 
 def shareable_now(
-    connection: Session | Connection, partner_id: str, customer_ids: list[str], day: date
+    connection: Session | Connection | RawTransaction,
+    partner_id: str,
+    customer_ids: list[str],
+    day: date,
 ) -> set[str]:
     """Which of ``customer_ids`` the partner may still see on ``day``: designated by them
     and not withheld (the re-check made inside the commit that releases a disclosure)."""
-    rows = connection.execute(
-        _SHAREABLE_NOW, {"ids": customer_ids, "partner_id": partner_id, "day": day}
+    rows = _SHAREABLE_NOW.all(
+        connection, {"ids": customer_ids, "partner_id": partner_id, "day": day}
     )
-    return {row.customer_id for row in rows}
+    return {row[0] for row in rows}
 
 
 def customers_for_partner(
-    session: Session | Connection,
+    session: Session | Connection | RawTransaction,
     partner_id: str,
     day: date,
     *,
@@ -148,33 +153,50 @@ def customers_for_partner(
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit: must be from 1 to {MAX_LIMIT}")
+    params: dict[str, Any] = {"partner_id": partner_id, "day": day, "limit": limit + 1}
+    if updated_since is not None:
+        if updated_since.tzinfo is None or updated_since.utcoffset() is None:
+            raise InvalidInput("updated_since: give a time zone offset (e.g. Z or +09:00)")
+        params["since"] = isoformat(updated_since)
+    if cursor is not None:
+        params["after_changed_at"], params["after_customer_id"] = decode_cursor(cursor)
+    page_query = _PAGES[updated_since is not None, cursor is not None]
+    rows = page_query.all(session, params)
+    page = rows[:limit]
+    records = [
+        _shared(customer_id, updated_at, content) for _, customer_id, updated_at, content in page
+    ]
+    next_cursor = encode_cursor(page[-1][0], page[-1][1]) if len(rows) > limit else None
+    return records, next_cursor
+
+
+def _page_query(since: bool, after: bool) -> Prepared:
+    """A page of a partner's shareable customers in sync-key order; ``since`` and ``after``
+    add the ``updated_since`` and cursor conditions. Four statements, built once."""
     query = (
         select(Designation.changed_at, Customer.customer_id, Customer.updated_at, Customer.content)
         .join(Customer, Customer.customer_id == Designation.customer_id)
         .where(
-            Designation.partner_id == partner_id,
-            Designation.active_on_clause(day),
+            Designation.partner_id == bindparam("partner_id"),
+            Designation.active_on_clause(_DAY),
             ~Customer.stop_use,
             ~Customer.contract_ended,
         )
         .order_by(Designation.changed_at, Designation.customer_id)
-        .limit(limit + 1)
+        .limit(bindparam("limit", type_=Integer))
     )
-    if updated_since is not None:
-        if updated_since.tzinfo is None or updated_since.utcoffset() is None:
-            raise InvalidInput("updated_since: give a time zone offset (e.g. Z or +09:00)")
-        query = query.where(Designation.changed_at >= isoformat(updated_since))
-    if cursor is not None:
-        after = decode_cursor(cursor)
-        query = query.where(tuple_(Designation.changed_at, Designation.customer_id) > after)
+    if since:
+        query = query.where(Designation.changed_at >= bindparam("since"))
+    if after:
+        query = query.where(
+            tuple_(Designation.changed_at, Designation.customer_id)
+            > tuple_(bindparam("after_changed_at"), bindparam("after_customer_id"))
+        )
+    return Prepared(query)
 
-    rows = session.execute(query).all()
-    page = rows[:limit]
-    records = [_shared(row.customer_id, row.updated_at, row.content) for row in page]
-    next_cursor = (
-        encode_cursor(page[-1].changed_at, page[-1].customer_id) if len(rows) > limit else None
-    )
-    return records, next_cursor
+
+_PAGES = {(since, after): _page_query(since, after) for since in (False, True)
+          for after in (False, True)}  # fmt: skip
 
 
 def encode_cursor(changed_at: str, customer_id: str) -> str:
