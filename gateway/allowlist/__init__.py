@@ -23,7 +23,12 @@ from typing import Any
 from marshmallow import Schema
 
 from gateway.allowlist.definition import Definition, FieldSpec, read_definition
-from gateway.allowlist.schemas import input_schema_class, output_schema_class
+from gateway.allowlist.schemas import (
+    Dump,
+    compiled_dump,
+    input_schema_class,
+    output_schema_class,
+)
 
 # The definition lives beside the code, in the repository's schemas/ folder.
 DEFINITION_PATH = Path(__file__).resolve().parents[2] / "schemas" / "allowlist.toml"
@@ -56,6 +61,7 @@ class Allowlist:
         self._nested: dict[str, type[Schema]] = {}
         self._content = output_schema_class(self.fields, "customer_content", self._nested)()
         self._outputs: dict[frozenset[str], Schema] = {}
+        self._dumps: dict[frozenset[str], Dump] = {}
         self._outputs_lock = threading.Lock()
 
     # --- what is shared -----------------------------------------------------------------------
@@ -125,8 +131,13 @@ class Allowlist:
 
     def shape(self, record: Mapping[str, Any], requested: Iterable[str]) -> dict[str, Any]:
         """What a reseller receives: ``record`` (``customer_id``, ``updated_at`` and stored
-        content) dumped through the schema of exactly the requested fields."""
-        return self.output_schema(requested).dump(record)
+        content) dumped through the schema of exactly the requested fields (compiled once per
+        field set, see :func:`gateway.allowlist.schemas.compiled_dump`)."""
+        wanted = frozenset(requested)
+        dump = self._dumps.get(wanted)
+        if dump is None:
+            dump = self._dumps.setdefault(wanted, compiled_dump(self.output_schema(wanted)))
+        return dump(record)
 
 
 def _split_nested(spec: FieldSpec, value: Any, path: str, dropped: set[str]) -> Any:

@@ -116,3 +116,23 @@ def test_split_source_names_what_it_drops_but_keeps_no_value():
         "inquiries[].staff_memo",
     }
     assert "SENTINEL" not in repr(kept)
+
+
+ODD = [
+    STORED,
+    {"customer_id": "C-2", "updated_at": "2026-04-01T09:00:00.000000Z"},  # keys missing
+    {**STORED, "contract": None, "inquiries": None, "fees": {"plan": "standard"}},
+    {**STORED, "inquiries": [None, {"inquiry_id": "Q2"}], "contract": {"services": None}},
+    # Not what the import door stores; the field's own serialize takes over.
+    {**STORED, "name": 12, "fees": {"monthly_amount": 5500}, "contract": {"services": [1]}},
+    {**STORED, "inquiries": [{"inquiry_id": "Q3", "staff_memo": "SENTINEL"}], "x": "SENTINEL"},
+]
+
+
+@pytest.mark.parametrize("record", ODD, ids=range(len(ODD)))
+def test_shaping_returns_exactly_what_the_schemas_dump_returns(record):
+    current = allowlist.load()
+    for size in (1, 2, len(SHARED)):
+        for requested in itertools.combinations(SHARED, size):
+            expected = current.output_schema(requested).dump(record)
+            assert current.shape(record, requested) == expected
