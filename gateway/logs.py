@@ -19,9 +19,16 @@ _CONFIGURED = "_gateway_json_logging"
 
 
 class JsonFormatter(logging.Formatter):
+    _second: tuple[int, str] = (-1, "")  # the last second formatted (one line per request)
+
     def format(self, record: logging.LogRecord) -> str:
+        second, stamp = self._second
+        if second != int(record.created):
+            second = int(record.created)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, stamp)
         body = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "time": f"{stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -30,9 +37,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             body["exception"] = self.formatException(record.exc_info)
         return json.dumps(body, ensure_ascii=False)
-
-
-JsonFormatter.converter = time.gmtime
 
 
 def configure(app: Flask) -> None:

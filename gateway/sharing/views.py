@@ -79,6 +79,23 @@ def read_customer(customer_id: str) -> Response:
 
 
 def _parse(schema: Schema, action: str, customer_id: str | None = None) -> dict[str, Any]:
+    # Resellers repeat the same few query strings (a purpose, a page size) thousands of times:
+    # the same text always parses to the same values, so a valid one is parsed once.
+    key = (id(schema), request.query_string)
+    parsed = _PARSED.get(key)
+    if parsed is not None:
+        return dict(parsed)
+    if len(_PARSED) >= _PARSED_SIZE:
+        _PARSED.clear()
+    _PARSED[key] = parsed = _parse_anew(schema, action, customer_id)
+    return dict(parsed)
+
+
+_PARSED: dict[tuple[int, bytes], dict[str, Any]] = {}
+_PARSED_SIZE = 1024
+
+
+def _parse_anew(schema: Schema, action: str, customer_id: str | None) -> dict[str, Any]:
     raw = request.args.to_dict(flat=False)
     repeated = sorted(name for name, values in raw.items() if len(values) > 1)
     detail = None
