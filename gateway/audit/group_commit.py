@@ -23,11 +23,16 @@ from gateway.db import RawTransaction
 from gateway.errors import AuditUnavailable
 from gateway.runtime import Runtime
 
+# Runs inside the commit, under the head lock. The dict is shared by every request of the
+# commit: a recheck may keep there what it read, for the others (one token's live state is
+# read once per commit, however many of its requests the commit holds).
+Recheck = Callable[[RawTransaction, dict], Event | None]
+
 
 @dataclass(eq=False)
 class _Slot:
     events: Sequence[Event]
-    recheck: Callable[[RawTransaction], Event | None] | None = None
+    recheck: Recheck | None = None
     wake: threading.Event = field(default_factory=threading.Event)
     committed: bool = False
     error: BaseException | None = None
@@ -44,7 +49,7 @@ class GroupCommit:
     def write(
         self,
         events: Sequence[Event],
-        recheck: Callable[[RawTransaction], Event | None] | None = None,
+        recheck: Recheck | None = None,
     ) -> Event | None:
         """Return once ``events`` are committed; raise :class:`AuditUnavailable` if not.
 
@@ -71,8 +76,9 @@ class GroupCommit:
         try:
             with self.runtime.writing() as connection:
                 head = lock_head(connection)
+                shared: dict = {}
                 for slot in batch:
-                    slot.refused = slot.recheck(connection) if slot.recheck else None
+                    slot.refused = slot.recheck(connection, shared) if slot.recheck else None
                 append(
                     connection,
                     [

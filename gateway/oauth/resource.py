@@ -30,11 +30,12 @@ from typing import Any
 from flask import Response, current_app, g, request
 from joserfc import jwt
 from joserfc.errors import JoseError
-from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.audit.group_commit import Recheck
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject
 from gateway.clock import today
+from gateway.db import RawTransaction
 from gateway.errors import PROBLEM_BASE, AuditUnavailable, problem_response
 from gateway.keystore import KeystoreError
 from gateway.oauth.clients import partner_scopes
@@ -63,7 +64,7 @@ class VerifiedToken:
 class Access:
     """An allowed caller, for the view: who, with which scopes, and the facts it passed.
 
-    ``session`` reads (a Core connection on a snapshot, no lock). The view does not write its
+    ``session`` reads (a raw transaction on a snapshot, no lock). The view does not write its
     log entry itself: it hands it to :meth:`log`, and the resource check appends it durably
     before the view's response is released.
     """
@@ -71,7 +72,7 @@ class Access:
     token: VerifiedToken
     partner_id: str
     facts: AccessFacts
-    session: Connection
+    session: RawTransaction
     events: list[Event]
 
     @property
@@ -270,7 +271,7 @@ def _internal_refusal(action: str) -> Event:
                    subjects=())  # fmt: skip
 
 
-def _recheck(events: list[Event], runtime) -> Callable[[Connection], Event | None] | None:  # type: ignore[no-untyped-def]
+def _recheck(events: list[Event], runtime) -> Recheck | None:  # type: ignore[no-untyped-def]
     """Judge the caller again inside the commit that releases its data, after the log's head
     lock is taken: a revocation, a client disabled, an NDA lapsed, a designation withdrawn or a
     stop of use committed while the request was being answered is seen here, and the request
@@ -284,8 +285,13 @@ def _recheck(events: list[Event], runtime) -> Callable[[Connection], Event | Non
     )  # fmt: skip
     action = events[-1].action if events else "request"
 
-    def recheck(connection: Connection) -> Event | None:
-        facts, _ = live_facts(connection, access.token.jti, access.token.client_id, runtime.clock)
+    def recheck(connection: RawTransaction, shared: dict) -> Event | None:
+        key = ("live_facts", access.token.jti, access.token.client_id)
+        facts = shared.get(key)
+        if facts is None:
+            facts, _ = live_facts(connection, access.token.jti, access.token.client_id,
+                                  runtime.clock)  # fmt: skip
+            shared[key] = facts
         decision = decide(facts)
         if not decision.allowed:
             return refusal(decision.rule, action=action, actor=access.actor,
