@@ -40,17 +40,40 @@ def live_facts(
     )
 
 
-# Built once; every request runs it with its own token id and day.
+def client_facts(session: Session | Connection | RawTransaction, client_id: str,
+                 clock: Clock) -> AccessFacts:  # fmt: skip
+    """A client's live state before it holds a token (the token endpoint's last check): the
+    facts of a new, unrevoked token of that client."""
+    row = _CLIENT_STATE.one_or_none(session, {"client_id": client_id, "day": today(clock)})
+    if row is None:
+        return AccessFacts(False, False, False, False, False)
+    client_status, partner_status, nda = row
+    return AccessFacts(
+        token_authentic=True,
+        token_revoked=False,
+        client_active=client_status == ACTIVE,
+        partner_active=partner_status == PARTNER_ACTIVE,
+        nda_in_force=bool(nda),
+    )
+
+
+# Built once; every request runs them with its own ids and day.
 _DAY = bindparam("day", type_=Date)
+_NDA_IN_FORCE = exists().where(
+    and_(Nda.partner_id == Partner.id, Nda.signed_on <= _DAY, Nda.expires_on >= _DAY)
+)
+_CLIENT_STATE = Prepared(
+    select(OAuthClient.status, Partner.status, _NDA_IN_FORCE)
+    .join(Partner, Partner.id == OAuthClient.partner_id)
+    .where(OAuthClient.client_id == bindparam("client_id"))
+)
 _LIVE_STATE = Prepared(
     select(
         AccessToken.revoked_at,
         AccessToken.partner_id,
         OAuthClient.status,
         Partner.status,
-        exists().where(
-            and_(Nda.partner_id == Partner.id, Nda.signed_on <= _DAY, Nda.expires_on >= _DAY)
-        ),
+        _NDA_IN_FORCE,
     )
     .join(OAuthClient, OAuthClient.client_id == AccessToken.client_id)
     .join(Partner, Partner.id == AccessToken.partner_id)

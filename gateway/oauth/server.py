@@ -7,12 +7,16 @@ application: where clients, keys and tokens live, the live checks a reseller mus
 (client active, partner active, NDA in force), replay protection of assertion ids, a
 constant-time secret check, and a refusal of scopes beyond the client's grant.
 
-Each token-endpoint request runs in one database transaction (``TokenRequest``): the token's
-row and its log entry commit together before the token is returned.
+Each request to the token, introspection and revocation endpoints is answered from a read
+snapshot; what it changes — an assertion id used up, a token's row, a revocation — is
+recorded in its ``TokenRequest`` and written by the commit that logs it
+(:func:`commit_writes`, run in the log's group commit under the head lock), which judges the
+client again first. Nothing is returned before that commit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import secrets
@@ -36,12 +40,15 @@ from flask import Flask, g
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from gateway.audit.group_commit import Recheck
+from gateway.audit.spine import Event, Outcome
 from gateway.clock import Clock, today
+from gateway.db import Prepared, RawTransaction
 from gateway.oauth.keys import ALGORITHM, SigningKeys
-from gateway.oauth.live_state import live_facts
+from gateway.oauth.live_state import client_facts, live_facts
 from gateway.oauth.models import (
     ACTIVE,
     CLIENT_SECRET_BASIC,
@@ -110,6 +117,9 @@ class TokenRequest:
     # client_secret_basic checked before the write transaction (the slow hash must not run
     # under the log's write lock): (client id, stored hash, verdict).
     basic_verdict: tuple[str, str | None, bool] | None = None
+    # Written by the commit that logs the request (see ``commit_writes``):
+    token_row: dict[str, Any] | None = None  # the access token issued
+    revoke_jti: str | None = None  # the access token revoked
 
     def refuse(self, rule: str) -> None:
         if self.rule is None:
@@ -258,29 +268,16 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return token.claims
 
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
-        """A ``jti`` may be used once (RFC 7523 §3 item 7). The insert either wins or hits
-        the primary key — on one node or many."""
+        """A ``jti`` may be used once (RFC 7523 §3 item 7): refused here when the snapshot
+        shows it used; otherwise used up by the commit that logs this request, which refuses
+        the request if another one, on any node, used it first (:func:`commit_writes`)."""
         request = current()
-        now = int(request.clock.now().timestamp())
         if not isinstance(jti, str) or not 0 < len(jti) <= 200:
             return False
         request.assertion = (claims["sub"], jti, int(claims["exp"]) + ASSERTION_LEEWAY)
-        try:
-            with request.session.begin_nested():
-                request.session.add(
-                    UsedAssertion(
-                        client_id=claims["sub"],
-                        jti=jti,
-                        expires_at=int(claims["exp"]) + ASSERTION_LEEWAY,
-                    )
-                )
-        except IntegrityError:
+        if _ASSERTION_USED.one_or_none(request.session, {"client_id": claims["sub"], "jti": jti}):
             request.refuse("client_assertion_unused")
             return False
-        if secrets.randbelow(_PURGE_ONE_IN) == 0:  # housekeeping, not on every request
-            request.session.query(UsedAssertion).filter(UsedAssertion.expires_at < now).delete(
-                synchronize_session=False
-            )
         return True
 
 
@@ -406,17 +403,69 @@ class TokenRevocation(RevocationEndpoint):
 
     def revoke_token(self, token: IssuedToken, request) -> None:  # type: ignore[no-untyped-def]
         if token.row.revoked_at is None:
-            token.row.revoked_at = int(current().clock.now().timestamp())
+            current().revoke_jti = token.row.jti
 
 
-def consume_assertion(session: Session, assertion: tuple[str, str, int]) -> None:
-    """Record a client assertion's id as used, if it is not already."""
-    client_id, jti, expires_at = assertion
-    try:
-        with session.begin_nested():
-            session.add(UsedAssertion(client_id=client_id, jti=jti, expires_at=expires_at))
-    except IntegrityError:
-        pass  # used already: nothing more to record
+def commit_writes(request: TokenRequest, event: Event) -> Recheck:
+    """The writes of one authorization-server request, made inside the commit that logs it
+    (under the log's head lock, so no other request's writes interleave, on any node):
+
+    - the client assertion's id is used up, allowed or not — and if another request used it
+      since the snapshot, an allowed request is refused instead (RFC 7523 §3 item 7);
+    - before a token is stored, its client is judged again (client and partner active, NDA in
+      force): a revocation committed while the token was being made refuses it;
+    - a revocation marks the token revoked.
+
+    ``event`` is the request's log entry; returns the refusal to log and answer instead, or
+    ``None``."""
+    allowed = event.outcome is Outcome.ALLOWED
+
+    def refused(rule: str) -> Event:
+        request.rule = rule
+        return dataclasses.replace(event, outcome=Outcome.DENIED, rule=rule, details={})
+
+    def commit(connection: RawTransaction, shared: dict) -> Event | None:
+        now = int(request.clock.now().timestamp())
+        if request.assertion is not None:
+            client_id, jti, expires_at = request.assertion
+            key = {"client_id": client_id, "jti": jti}
+            if _ASSERTION_USED.one_or_none(connection, key) is not None:
+                if allowed:
+                    return refused("client_assertion_unused")
+            else:
+                _USE_ASSERTION.execute(connection, {**key, "expires_at": expires_at}).close()
+                if secrets.randbelow(_PURGE_ONE_IN) == 0:  # housekeeping, now and then
+                    _PURGE_ASSERTIONS.execute(connection, {"now": now}).close()
+        if not allowed:
+            return None
+        if request.token_row is not None:
+            decision = decide(client_facts(connection, request.token_row["client_id"],
+                                           request.clock))  # fmt: skip
+            if not decision.allowed:
+                return refused(decision.rule.name)
+            _INSERT_TOKEN.execute(connection, request.token_row).close()
+        if request.revoke_jti is not None:
+            _REVOKE_TOKEN.execute(connection, {"jti": request.revoke_jti, "at": now}).close()
+        return None
+
+    return commit
+
+
+_ASSERTIONS = UsedAssertion.__table__
+_ASSERTION_USED = Prepared(
+    select(_ASSERTIONS.c.jti).where(
+        _ASSERTIONS.c.client_id == bindparam("client_id"), _ASSERTIONS.c.jti == bindparam("jti")
+    )
+)
+_USE_ASSERTION = Prepared(insert(_ASSERTIONS))
+_PURGE_ASSERTIONS = Prepared(delete(_ASSERTIONS).where(_ASSERTIONS.c.expires_at < bindparam("now")))
+_INSERT_TOKEN = Prepared(insert(AccessToken.__table__))
+_REVOKE_TOKEN = Prepared(
+    update(AccessToken.__table__)
+    .where(AccessToken.__table__.c.jti == bindparam("jti"),
+           AccessToken.__table__.c.revoked_at.is_(None))  # fmt: skip
+    .values(revoked_at=bindparam("at"))
+)
 
 
 def precheck_basic(sessions, oauth_request_headers) -> tuple[str, str | None, bool] | None:  # type: ignore[no-untyped-def]
@@ -438,19 +487,19 @@ def precheck_basic(sessions, oauth_request_headers) -> tuple[str, str | None, bo
 
 
 def save_token(token: dict[str, Any], oauth_request) -> None:  # type: ignore[no-untyped-def]
+    """Kept for the commit that logs the issuance (:func:`commit_writes`)."""
     request = current()
     claims = request.issued
     client: Client = oauth_request.client
-    request.session.add(
-        AccessToken(
-            jti=claims["jti"],
-            client_id=client.get_client_id(),
-            partner_id=client.partner.id,
-            scope=claims["scope"],
-            issued_at=claims["iat"],
-            expires_at=claims["exp"],
-        )
-    )
+    request.token_row = {
+        "jti": claims["jti"],
+        "client_id": client.get_client_id(),
+        "partner_id": client.partner.id,
+        "scope": claims["scope"],
+        "issued_at": claims["iat"],
+        "expires_at": claims["exp"],
+        "revoked_at": None,
+    }
 
 
 def build_server(app: Flask, endpoints: Endpoints, keys: SigningKeys, lifetime: int):  # type: ignore[no-untyped-def]

@@ -14,8 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway import db
-from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
+from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject
 from gateway.errors import AuditUnavailable, problem_response
 from gateway.keystore import KeystoreError
 from gateway.oauth.clients import partner_scopes
@@ -27,7 +26,7 @@ from gateway.oauth.server import (
     Endpoints,
     TokenRequest,
     build_server,
-    consume_assertion,
+    commit_writes,
     precheck_basic,
 )
 from gateway.runtime import Runtime
@@ -118,39 +117,43 @@ def revoke() -> Response:
 
 
 def _logged(action: str, respond) -> Response:  # type: ignore[no-untyped-def]
-    """Run one authorization-server endpoint in a transaction and log its outcome in it;
-    nothing is answered until that entry is committed."""
+    """Answer one authorization-server endpoint from a read snapshot, then log its outcome —
+    and make its writes — in the log's group commit; nothing is answered until that commit
+    (see :func:`gateway.oauth.server.commit_writes`)."""
     runtime = current_app.extensions["gateway"]
     verdict = precheck_basic(runtime.readers, request.headers)
     try:
-        with db.write_lock(runtime.engine), runtime.sessions() as session:
-            return _respond_logged(session, runtime, action, respond, verdict)
+        with runtime.reading() as session:
+            context = TokenRequest(session, runtime.clock, basic_verdict=verdict)
+            response = _respond(context, respond)
+            event = _event(action, context, response, response.status_code == 200)
+        refused = current_app.extensions["group_commit"].write(
+            [event], recheck=commit_writes(context, event)
+        )
     except (AuditUnavailable, SQLAlchemyError):
         current_app.logger.exception("access log unavailable; token endpoint refused")
         return problem_response(AuditUnavailable("the access log cannot be written").problem())
+    if refused is not None:
+        # The client changed, or its assertion was used, while the request was answered.
+        if refused.rule == "nda_in_force":
+            return _oauth_error(400, "unauthorized_client", "the partner has no NDA in force")
+        # RFC 6749 §5.2: 401 for credentials sent in the Authorization header, else 400.
+        status = 401 if "Authorization" in request.headers else 400
+        return _oauth_error(status, "invalid_client", "client authentication failed")
+    return response
 
 
-def _respond_logged(session, runtime, action: str, respond, verdict) -> Response:  # type: ignore[no-untyped-def]
-    session.begin()
-    g.token_request = context = TokenRequest(session, runtime.clock, basic_verdict=verdict)
+def _respond(context: TokenRequest, respond) -> Response:  # type: ignore[no-untyped-def]
+    g.token_request = context
     try:
-        response = respond(_oauth().server)
+        return respond(_oauth().server)
     except KeystoreError:
         current_app.logger.error("token requested but no signing key is available")
-        response = _oauth_error(503, "temporarily_unavailable", "signing key unavailable")
+        return _oauth_error(503, "temporarily_unavailable", "signing key unavailable")
     except Exception:  # noqa: BLE001 - answered and logged as a refusal, never a traceback
         current_app.logger.exception("authorization-server request failed")
         context.refuse("internal_error")
-        response = _oauth_error(500, "server_error", "the request could not be processed")
-    allowed = response.status_code == 200
-    if not allowed:
-        session.rollback()
-        session.begin()
-        if context.assertion is not None:
-            consume_assertion(session, context.assertion)
-    record(session, _event(action, context, response, allowed), clock=runtime.clock)
-    session.commit()
-    return response
+        return _oauth_error(500, "server_error", "the request could not be processed")
 
 
 def _event(action: str, context: TokenRequest, response: Response, allowed: bool) -> Event:

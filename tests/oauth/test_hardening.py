@@ -15,6 +15,7 @@ from sqlalchemy import select
 from gateway.audit.models import AuditEntry
 from gateway.audit.spine import Event, Subject
 from gateway.customers import service as customers
+from gateway.oauth.models import AccessToken
 from gateway.oauth.resource import require_token
 from gateway.partners import service as partners
 from tests import factories
@@ -140,3 +141,33 @@ def test_missing_signing_keys_are_a_logged_503_without_paths(http, app, make_res
     assert str(keys_dir) not in response.get_data(as_text=True)
     assert (last_entry(app).outcome, last_entry(app).rule) == ("denied", "internal_error")
     assert json.loads(last_entry(app).subjects) == []
+
+
+@pytest.mark.parametrize("change", ["revoke", "lapse"])
+def test_a_token_made_while_the_partner_is_revoked_is_never_issued(
+    http, app, make_reseller, clock, monkeypatch, change
+):
+    """The token is signed from a snapshot; the operator's revocation, or the end of the NDA,
+    comes before the token's row and log entry commit: the token is refused, stored nowhere."""
+    reseller = make_reseller(secret=False)
+    runtime, keys = app.extensions["gateway"], app.extensions["oauth"].keys
+    signing_key = keys.current
+
+    def change_then_sign():
+        with runtime.transaction() as session:  # another unit of work, committed now
+            if change == "revoke":
+                partners.revoke_partner(session, clock, factories.OPERATOR, partner_id="acme",
+                                        reason="leak")  # fmt: skip
+        if change == "lapse":
+            clock.advance(timedelta(days=400))  # the NDA (a year) ends while the token is made
+        return signing_key()
+
+    monkeypatch.setattr(keys, "current", change_then_sign)
+    response = http.post("/oauth/token", data=assertion_form(reseller))
+    assert response.status_code in (400, 401)
+    assert "access_token" not in response.get_data(as_text=True)
+    entry = last_entry(app)
+    assert (entry.action, entry.outcome) == ("token.issue", "denied")
+    assert entry.rule == ("client_active" if change == "revoke" else "nda_in_force")
+    with runtime.transaction() as session:
+        assert session.scalars(select(AccessToken)).all() == []
