@@ -204,11 +204,22 @@ def _store(database: str, stack: ExitStack) -> tuple[Path, str, int, dict[str, s
     return workdir, url, port, env
 
 
+def _gunicorn(args: argparse.Namespace) -> dict:
+    """The same workers for every case. wrk opens its connections all at once and the kernel
+    hands each to whichever worker wakes first: left alone, one worker may get all 16 and the
+    run measures the luck of that split (the bare case swung from 2 k to 8 k req/s between
+    runs). Capping each worker's connections at its share spreads them evenly, for the bare
+    case and the gateway alike."""
+    share = -(-args.connections // args.workers)
+    return {"workers": args.workers, "threads": args.threads,
+            "extra": ("--worker-connections", str(share))}  # fmt: skip
+
+
 def run(database: str, args: argparse.Namespace, stack: ExitStack) -> list[Result]:
     workdir, url, port, env = _store(database, stack)
     seeded = _seed(env, args.customers, workdir)
     key = ECKey.import_key((workdir / "key.pem").read_bytes(), parameters={"kid": "bench"})
-    gunicorn = {"workers": args.workers, "threads": args.threads}
+    gunicorn = _gunicorn(args)
 
     bare = GunicornServer.start_app("bench.bare:app", env, workdir / "bare.log", **gunicorn)
     try:
@@ -285,7 +296,7 @@ def list_scales(database: str, args: argparse.Namespace, stack: ExitStack) -> li
     for scale in (int(n) for n in args.list_scales.split(",")):
         cursor = _grow(url, scale)
         gateway = GunicornServer.start(env, workdir / "gateway.log", port=port,
-                                       workers=args.workers, threads=args.threads)  # fmt: skip
+                                       **_gunicorn(args))  # fmt: skip
         try:
             token = requests.post(gateway.base_url + "/oauth/token",
                                   data={"grant_type": "client_credentials"},
@@ -319,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--json", action="store_true", help="print results as JSON too")
     parser.add_argument(

@@ -30,13 +30,16 @@ class GunicornServer:
 
     @classmethod
     def start(cls, env: dict[str, str], log_path: Path, *, workers: int = 2,
-              threads: int = 1, port: int | None = None) -> GunicornServer:  # fmt: skip
+              threads: int = 1, port: int | None = None,
+              extra: tuple[str, ...] = ()) -> GunicornServer:  # fmt: skip
         return cls.start_app("wsgi:app", env, log_path, workers=workers, threads=threads,
-                             port=port)  # fmt: skip
+                             port=port, extra=extra)  # fmt: skip
 
     @classmethod
     def start_app(cls, app: str, env: dict[str, str], log_path: Path, *, workers: int = 2,
-                  threads: int = 1, port: int | None = None) -> GunicornServer:  # fmt: skip
+                  threads: int = 1, port: int | None = None,
+                  extra: tuple[str, ...] = ()) -> GunicornServer:  # fmt: skip
+        """``extra``: more gunicorn command-line settings."""
         port = port or free_port()
         base_url = f"http://127.0.0.1:{port}"
         environment = {
@@ -50,7 +53,7 @@ class GunicornServer:
                 sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"),
                 "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers), "--threads", str(threads), "--timeout", "60",
-                "--graceful-timeout", "5", app,
+                "--graceful-timeout", "5", *extra, app,
             ],
             cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
