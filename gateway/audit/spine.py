@@ -33,6 +33,7 @@ Entries carry names and ids, never personal data values: ``items`` are allowlist
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,8 +43,9 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from gateway.audit.chain import canonical_json, chain_hash, entry_body
+from gateway.audit.chain import HASHED_FIELDS, canonical_json, chain_hash
 from gateway.audit.models import AuditEntry, AuditHead, AuditSubject
+from gateway.audit.verifier import fast_entry_body
 from gateway.clock import Clock, isoformat
 from gateway.db import Prepared, RawTransaction
 from gateway.errors import AuditUnavailable
@@ -170,14 +172,17 @@ def append(connection: Connection | RawTransaction, events: Sequence[Event], *, 
                 "outcome": str(event.outcome),
                 "rule": event.rule,
                 "purpose": event.purpose,
-                "items": canonical_json(sorted(set(event.items))),
+                "items": _items_json(frozenset(event.items)),
                 "allowlist_version": event.allowlist_version,
                 "request_id": event.request_id,
                 "subjects": canonical_json([list(s) for s in subjects]),
-                "details": canonical_json(dict(event.details)),
+                "details": _details_json(
+                    tuple(sorted((k, type(v), v) for k, v in event.details.items()))
+                ),
                 "prev_hash": head_hash,
             }
-            fields["entry_hash"] = chain_hash(head_hash, entry_body(fields))
+            body = fast_entry_body([fields[name] for name in HASHED_FIELDS])
+            fields["entry_hash"] = chain_hash(head_hash, body)
             head_seq, head_hash = fields["seq"], fields["entry_hash"]
             entries.append(fields)
             subject_rows += [{"kind": k, "subject_id": i, "seq": head_seq} for k, i in subjects]
@@ -189,6 +194,18 @@ def append(connection: Connection | RawTransaction, events: Sequence[Event], *, 
     except SQLAlchemyError as error:
         raise AuditUnavailable("the access log could not be written") from error
     return recorded
+
+
+# Most entries carry one of a few item sets and details: each encoded once.
+@functools.lru_cache(maxsize=1024)
+def _items_json(items: frozenset[str]) -> str:
+    return canonical_json(sorted(items))
+
+
+@functools.lru_cache(maxsize=1024)
+def _details_json(details: tuple[tuple[str, type, Scalar], ...]) -> str:
+    # The type is part of the key: True == 1, but they encode as true and 1.
+    return canonical_json({key: value for key, _, value in details})
 
 
 def _check(event: Event) -> None:

@@ -68,6 +68,19 @@ def test_entry_records_names_ids_purpose_and_version_but_no_values(runtime, cloc
     assert sorted(subjects) == [("customer", "C-1"), ("partner", "acme")]
 
 
+def test_details_keep_their_types_and_the_chain_holds(runtime, clock):
+    # True == 1 in Python, but an entry saying true must not be stored as 1, nor the reverse.
+    values = (1, True, 1, "1", None, 0, False)
+    with runtime.transaction() as session:
+        for value in values:
+            record(session, _disclosure(details={"count": value}), clock=clock)
+    with runtime.transaction() as session:
+        entries = session.scalars(select(AuditEntry).order_by(AuditEntry.seq))
+        stored = [json.loads(entry.details)["count"] for entry in entries]
+    assert [(v, type(v)) for v in stored] == [(v, type(v)) for v in values]
+    assert verify_stored_chain(runtime.sessions).intact
+
+
 def test_a_denial_records_the_rule_that_failed(runtime, clock):
     with runtime.transaction() as session:
         record(
