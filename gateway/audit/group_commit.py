@@ -70,11 +70,13 @@ class GroupCommit:
         return slot.refused
 
     def _lead(self) -> None:
-        with self._lock:
-            batch, self._waiting = self._waiting, []
+        batch: list[_Slot] = []
         error: BaseException | None = None
         try:
             with self.runtime.writing() as connection:
+                # The batch is taken once the write lock is held, not before: requests that
+                # arrive while the leader waits for another process's commit join this one.
+                batch = self._take()
                 head = lock_head(connection)
                 shared: dict = {}
                 for slot in batch:
@@ -92,6 +94,8 @@ class GroupCommit:
         except BaseException as exc:  # noqa: BLE001 - handed to every request in the batch
             error = exc
         finally:
+            if not batch:  # the write lock was never had: everyone waiting fails with it
+                batch = self._take()
             for slot in batch:
                 slot.error = error
                 slot.committed = True
@@ -101,3 +105,8 @@ class GroupCommit:
                     self._waiting[0].wake.set()  # the next request leads the next batch
                 else:
                     self._leading = False
+
+    def _take(self) -> list[_Slot]:
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+        return batch
