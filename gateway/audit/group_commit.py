@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from gateway.audit.spine import Event, append, lock_head
+from gateway.audit.spine import Event, PreparedEntry, append, lock_head, prepare
 from gateway.db import RawTransaction
 from gateway.errors import AuditUnavailable
 from gateway.runtime import Runtime
@@ -31,7 +31,7 @@ Recheck = Callable[[RawTransaction, dict], Event | None]
 
 @dataclass(eq=False)
 class _Slot:
-    events: Sequence[Event]
+    events: Sequence[PreparedEntry]
     recheck: Recheck | None = None
     wake: threading.Event = field(default_factory=threading.Event)
     committed: bool = False
@@ -51,12 +51,15 @@ class GroupCommit:
         events: Sequence[Event],
         recheck: Recheck | None = None,
     ) -> Event | None:
-        """Return once ``events`` are committed; raise :class:`AuditUnavailable` if not.
+        """Return once ``events`` are committed; raise :class:`AuditUnavailable` if not
+        (``ValueError``, before anything is queued, for a malformed event).
 
         ``recheck`` runs inside the commit, after the log's head lock is taken; if it returns
         a refusal, that refusal is logged instead of ``events`` and returned: the request must
         then release nothing but the refusal."""
-        slot = _Slot(events, recheck)
+        # Checked and encoded here, in the request's own thread: the commit holds the log's
+        # lock, and does under it only what needs it.
+        slot = _Slot([prepare(event) for event in events], recheck)
         with self._lock:
             self._waiting.append(slot)
             if not self._leading:

@@ -148,44 +148,60 @@ def lock_head(connection: Connection | RawTransaction) -> Head:
     return head[0], head[1]
 
 
-def append(connection: Connection | RawTransaction, events: Sequence[Event], *, clock: Clock,
-           head: Head | None = None) -> list[RecordedEntry]:  # fmt: skip
+@dataclass(frozen=True)
+class PreparedEntry:
+    """An event checked and encoded, all but what only the head lock can give (its number,
+    time and place in the chain): :func:`prepare` runs outside the lock, :func:`append`
+    inside it."""
+
+    fields: Mapping[str, str | None]
+    subjects: tuple[tuple[str, str], ...]
+
+
+def prepare(event: Event) -> PreparedEntry:
+    """Check and encode ``event``; raises ``ValueError`` for a malformed one."""
+    _check(event)
+    subjects = tuple(sorted({(s.kind, s.id) for s in event.subjects}))
+    return PreparedEntry(
+        {
+            "actor_kind": str(event.actor.kind),
+            "actor_id": event.actor.id,
+            "action": event.action,
+            "outcome": str(event.outcome),
+            "rule": event.rule,
+            "purpose": event.purpose,
+            "items": _items_json(frozenset(event.items)),
+            "allowlist_version": event.allowlist_version,
+            "request_id": event.request_id,
+            "subjects": canonical_json([list(s) for s in subjects]),
+            "details": _details_json(
+                tuple(sorted((k, type(v), v) for k, v in event.details.items()))
+            ),
+        },
+        subjects,
+    )
+
+
+def append(connection: Connection | RawTransaction, events: Sequence[Event | PreparedEntry],
+           *, clock: Clock, head: Head | None = None) -> list[RecordedEntry]:  # fmt: skip
     """Append ``events``, in order, inside the connection's transaction: one head-row lock
     and one batch of inserts for all of them (several requests' entries share one commit).
     ``head`` is what :func:`lock_head` returned, when the caller took the lock already."""
-    for event in events:
-        _check(event)
-    if not events:
+    prepared = [e if isinstance(e, PreparedEntry) else prepare(e) for e in events]
+    if not prepared:
         return []
     head_seq, head_hash = head if head is not None else lock_head(connection)
     try:
         at = isoformat(clock.now())
         entries, subject_rows, recorded = [], [], []
-        for event in events:
-            subjects = sorted({(s.kind, s.id) for s in event.subjects})
-            fields = {
-                "seq": head_seq + 1,
-                "at": at,
-                "actor_kind": str(event.actor.kind),
-                "actor_id": event.actor.id,
-                "action": event.action,
-                "outcome": str(event.outcome),
-                "rule": event.rule,
-                "purpose": event.purpose,
-                "items": _items_json(frozenset(event.items)),
-                "allowlist_version": event.allowlist_version,
-                "request_id": event.request_id,
-                "subjects": canonical_json([list(s) for s in subjects]),
-                "details": _details_json(
-                    tuple(sorted((k, type(v), v) for k, v in event.details.items()))
-                ),
-                "prev_hash": head_hash,
-            }
+        for entry in prepared:
+            fields = {"seq": head_seq + 1, "at": at, **entry.fields, "prev_hash": head_hash}
             body = fast_entry_body([fields[name] for name in HASHED_FIELDS])
             fields["entry_hash"] = chain_hash(head_hash, body)
             head_seq, head_hash = fields["seq"], fields["entry_hash"]
             entries.append(fields)
-            subject_rows += [{"kind": k, "subject_id": i, "seq": head_seq} for k, i in subjects]
+            subject_rows += [{"kind": k, "subject_id": i, "seq": head_seq}
+                             for k, i in entry.subjects]  # fmt: skip
             recorded.append(RecordedEntry(head_seq, at, head_hash))
         _INSERT_ENTRIES.executemany(connection, entries)
         if subject_rows:
