@@ -25,7 +25,9 @@ from gateway.runtime import Runtime
 
 # Runs inside the commit, under the head lock. The dict is shared by every request of the
 # commit: a recheck may keep there what it read, for the others (one token's live state is
-# read once per commit, however many of its requests the commit holds).
+# read once per commit, however many of its requests the commit holds). A recheck with an
+# ``announce(shared)`` attribute is first told the dict, with every other one's, before any
+# runs — so it can say what it will read, and the first to read reads for all.
 Recheck = Callable[[RawTransaction, dict], Event | None]
 
 
@@ -82,6 +84,8 @@ class GroupCommit:
                 batch = self._take()
                 head = lock_head(connection)
                 shared: dict = {}
+                for slot in batch:
+                    getattr(slot.recheck, "announce", lambda shared: None)(shared)
                 for slot in batch:
                     slot.refused = slot.recheck(connection, shared) if slot.recheck else None
                 append(

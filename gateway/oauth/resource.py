@@ -275,7 +275,10 @@ def _recheck(events: list[Event], runtime) -> Recheck | None:  # type: ignore[no
     """Judge the caller again inside the commit that releases its data, after the log's head
     lock is taken: a revocation, a client disabled, an NDA lapsed, a designation withdrawn or a
     stop of use committed while the request was being answered is seen here, and the request
-    is refused instead — so no data leaves after such a change has been logged."""
+    is refused instead — so no data leaves after such a change has been logged.
+
+    The requests of one commit share their reads: each token's live state is read once, and
+    each partner's disclosed customers are checked in one statement for all of them."""
     access: Access | None = g.get("access")
     if access is None:
         return None
@@ -284,6 +287,10 @@ def _recheck(events: list[Event], runtime) -> Recheck | None:  # type: ignore[no
          if s.kind == "customer"}
     )  # fmt: skip
     action = events[-1].action if events else "request"
+    partner = access.partner_id
+
+    def announce(shared: dict) -> None:
+        shared.setdefault(("disclosed", partner), set()).update(disclosed)
 
     def recheck(connection: RawTransaction, shared: dict) -> Event | None:
         key = ("live_facts", access.token.jti, access.token.client_id)
@@ -299,7 +306,14 @@ def _recheck(events: list[Event], runtime) -> Recheck | None:  # type: ignore[no
         if disclosed:
             from gateway.sharing.service import shareable_now
 
-            still = shareable_now(connection, access.partner_id, disclosed, today(runtime.clock))
+            announced = shared.setdefault(("disclosed", partner), set())
+            announced.update(disclosed)  # if the commit did not announce it
+            still = shared.get(("shareable", partner))
+            if still is None or not announced <= shared[("checked", partner)]:
+                still = shareable_now(connection, partner, sorted(announced),
+                                      today(runtime.clock))  # fmt: skip
+                shared[("shareable", partner)] = still
+                shared[("checked", partner)] = set(announced)
             if set(disclosed) - still:
                 rule = CHANGED if len(disclosed) > 1 else _GONE
                 return refusal(rule, action=action, actor=access.actor,
@@ -307,6 +321,7 @@ def _recheck(events: list[Event], runtime) -> Recheck | None:  # type: ignore[no
                                + tuple(Subject("customer", c) for c in disclosed))  # fmt: skip
         return None
 
+    recheck.announce = announce  # type: ignore[attr-defined]
     return recheck
 
 

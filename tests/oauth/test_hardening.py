@@ -171,3 +171,51 @@ def test_a_token_made_while_the_partner_is_revoked_is_never_issued(
     assert entry.rule == ("client_active" if change == "revoke" else "nda_in_force")
     with runtime.transaction() as session:
         assert session.scalars(select(AccessToken)).all() == []
+
+
+def test_requests_committed_together_are_each_judged_on_their_own(http, app, make_reseller,
+                                                                  clock, database_url):  # fmt: skip
+    """Two reads reach the log's group commit together while a designation is withdrawn: the
+    commit checks both customers in one statement, releases the one still designated and
+    refuses the other."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("holds SQLite's write lock from outside the gateway")
+    import sqlite3
+    import threading
+    import time
+
+    reseller = make_reseller()
+    with app.extensions["gateway"].transaction() as session:
+        for customer_id in ("C-1", "C-2"):
+            factories.customer(session, clock, customer_id)
+            factories.designation(session, clock, customer_id, "acme")
+    bearer = {"Authorization": f"Bearer {get_token(http, reseller)}"}
+    group_commit = app.extensions["group_commit"]
+    outside = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    outside.execute("BEGIN IMMEDIATE")  # the gateway's commit now waits for this one
+    statuses: dict[str, int] = {}
+
+    def read(customer_id: str) -> None:
+        response = app.test_client().get(f"/v1/customers/{customer_id}?purpose=inquiry_response",
+                                         headers=bearer)  # fmt: skip
+        statuses[customer_id] = response.status_code
+
+    readers = [threading.Thread(target=read, args=(c,)) for c in ("C-1", "C-2")]
+    for thread in readers:
+        thread.start()
+    deadline = time.monotonic() + 20
+    while len(group_commit._waiting) < 2 and time.monotonic() < deadline:  # noqa: SLF001
+        time.sleep(0.01)
+    assert len(group_commit._waiting) == 2  # noqa: SLF001 - both wait for the same commit
+    outside.execute("UPDATE designations SET withdrawn_on = ? WHERE customer_id = 'C-2'",
+                    (clock.now().date().isoformat(),))  # fmt: skip
+    outside.execute("COMMIT")
+    outside.close()
+    for thread in readers:
+        thread.join(30)
+    assert statuses == {"C-1": 200, "C-2": 404}
+    with app.extensions["gateway"].transaction() as session:
+        last_two = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(2))
+        outcomes = sorted((next(i for k, i in json.loads(e.subjects) if k == "customer"),
+                           e.outcome) for e in last_two)  # fmt: skip
+    assert outcomes == [("C-1", "allowed"), ("C-2", "denied")]
