@@ -6,16 +6,18 @@ Two halves, kept apart on purpose:
    ``typ`` ``at+jwt``, our issuer, the partner API audience, not expired. This never
    changes for a given token, so the result is cached for the token's remaining lifetime —
    one signature check per token, not per request.
-2. **The live state**, read from the database on *every* request, in the same transaction as
-   the request's own work and log entry: token not revoked, client active, partner active,
-   NDA in force today. Nothing of this is cached, so a revocation committed on any node
-   stops the very next request everywhere.
+2. **The live state**, read from the database on *every* request: token not revoked, client
+   active, partner active, NDA in force today. Nothing of this is cached, so a revocation
+   committed on any node stops the very next request everywhere. It is read twice: in the
+   request's read snapshot, to refuse early, and again inside the commit that logs the
+   request, under the log's head lock (with each disclosed customer's designation and use,
+   see ``_recheck``) — a change committed while the request was answered refuses it there.
 
 The decision is :func:`gateway.policy.decide`; a denial is logged, then answered with an
 RFC 6750 ``WWW-Authenticate`` challenge and an RFC 9457 problem+json body. An allowed
-request's view runs inside the transaction; the transaction — and with it the view's log
-entry — is committed before the response leaves. If that commit fails the answer is 503 and
-no data leaves.
+request's view reads in the snapshot and hands its log entry over; the entry is committed
+(with other requests', see :mod:`gateway.audit.group_commit`) before the response leaves.
+If that commit fails the answer is 503 and no data leaves.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Each request flows forward once: the resource check (token, then live caller state) →
 parse → decide (:func:`gateway.policy.decide`) → fetch → shape (the allowlist) → log → respond.
-The log entry is written in the request's transaction, which the resource check commits
-before the response leaves; allowed or denied, every request leaves exactly one entry.
+The view hands its log entry to the resource check, which commits it — after judging the
+caller and the disclosed customers again — before the response leaves; allowed or denied,
+every request leaves exactly one entry.
 """
 
 from __future__ import annotations
