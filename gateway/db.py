@@ -213,7 +213,9 @@ class Prepared:
     it. Rows come back as the driver's tuples (booleans are ``0``/``1`` on SQLite).
 
     ``expanding`` names one ``bindparam(..., expanding=True)`` (an ``IN`` list): the statement
-    is rendered once per list length.
+    is rendered once per power of two of the list's length, the list padded with its last
+    value (a repeat changes nothing in an ``IN``), so a handful of renderings serve every
+    length up to :data:`MAX_EXPANDED`.
 
     Runs on anything with ``dialect`` and ``connection`` (the DB-API connection) — a
     SQLAlchemy ``Connection`` inside its transaction, or :class:`RawTransaction`. Driver
@@ -266,20 +268,23 @@ class Prepared:
         return rows[0] if rows else None
 
     def _plan(self, dialect: Dialect, params: Mapping[str, Any]) -> _Plan:
-        length = len(params[self.expanding]) if self.expanding else 0
+        length = 0
+        if self.expanding:
+            count = len(params[self.expanding])
+            if not 0 < count <= MAX_EXPANDED:
+                raise ValueError(f"{self.expanding}: from 1 to {MAX_EXPANDED} values")
+            length = 1 << (count - 1).bit_length()
         key = (dialect.name, length)
         plan = self._plans.get(key)
         if plan is None:
             with self._lock:
-                plan = self._plans.get(key) or _Plan.build(
-                    self.statement, dialect, self.expanding, length
+                plan = self._plans.setdefault(
+                    key, _Plan.build(self.statement, dialect, self.expanding, length)
                 )
-                if len(self._plans) < _MAX_PLANS:
-                    self._plans[key] = plan
         return plan
 
 
-_MAX_PLANS = 2_100  # each list length on two dialects
+MAX_EXPANDED = 1024  # values in one IN list; callers with more split them
 
 
 class _Plan:
@@ -322,7 +327,8 @@ class _Plan:
             if fixed is not _REQUIRED:
                 value = fixed
             elif isinstance(source, tuple):
-                value = params[source[0]][source[1]]
+                listed = params[source[0]]
+                value = listed[min(source[1], len(listed) - 1)]  # padded with the last
             else:
                 value = params[source]
             values.append(processor(value) if processor is not None else value)

@@ -39,12 +39,29 @@ def designated(runtime, clock) -> list[str]:
     return ids
 
 
-def test_an_in_list_is_rendered_for_each_length(runtime, clock, designated):
+def test_an_in_list_of_any_length_is_served_by_a_few_renderings(runtime, clock, designated):
     day = today(clock)
     with runtime.read_snapshot() as raw:
-        for length in (1, 3, 5):
-            rows = _DESIGNATED.all(raw, {"ids": designated[:length] + ["nobody"], "day": day})
+        for length in (0, 1, 2, 3, 4, 5):
+            ids = designated[:length] + ["nobody"]
+            rows = _DESIGNATED.all(raw, {"ids": ids, "day": day})
             assert [row[0] for row in rows] == designated[:length]
+        longest = ["nobody"] * (db.MAX_EXPANDED - 5) + designated
+        assert len(_DESIGNATED.all(raw, {"ids": longest, "day": day})) == 5
+        with pytest.raises(ValueError):
+            _DESIGNATED.all(raw, {"ids": longest + ["one too many"], "day": day})
+        with pytest.raises(ValueError):
+            _DESIGNATED.all(raw, {"ids": [], "day": day})
+    lengths = {length for dialect, length in _DESIGNATED._plans}  # noqa: SLF001
+    assert lengths <= {1, 2, 4, 8, db.MAX_EXPANDED}
+
+
+def test_shareable_customers_are_checked_in_lists_of_any_size(runtime, clock, designated):
+    from gateway.sharing.service import shareable_now
+
+    many = [f"X-{n}" for n in range(2500)] + designated
+    with runtime.read_snapshot() as raw:
+        assert shareable_now(raw, "acme", many, today(clock)) == set(designated)
 
 
 def test_dates_are_bound_as_each_database_wants_them(runtime, clock, designated):

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from gateway.clock import isoformat
 from gateway.customers.models import Customer
-from gateway.db import Prepared, RawTransaction
+from gateway.db import MAX_EXPANDED, Prepared, RawTransaction
 from gateway.designations.models import Designation
 from gateway.errors import InvalidInput
 
@@ -130,10 +130,12 @@ def shareable_now(
 ) -> set[str]:
     """Which of ``customer_ids`` the partner may still see on ``day``: designated by them
     and not withheld (the re-check made inside the commit that releases a disclosure)."""
-    rows = _SHAREABLE_NOW.all(
-        connection, {"ids": customer_ids, "partner_id": partner_id, "day": day}
-    )
-    return {row[0] for row in rows}
+    still: set[str] = set()
+    for start in range(0, len(customer_ids), MAX_EXPANDED):
+        chunk = customer_ids[start : start + MAX_EXPANDED]
+        rows = _SHAREABLE_NOW.all(connection, {"ids": chunk, "partner_id": partner_id, "day": day})
+        still.update(row[0] for row in rows)
+    return still
 
 
 def customers_for_partner(
