@@ -7,13 +7,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import click
+from sqlalchemy.orm import Session
 
 from gateway import allowlist
 from gateway.cli import CliContext, emit_json, fail, json_option, pass_cli
 from gateway.customers import service
-from gateway.customers.importer import ImportRefused, import_customers
+from gateway.customers.importer import import_customers
+from gateway.jsonlines import ImportRefused, ImportTally
 
 
 @click.group("customers")
@@ -32,26 +35,13 @@ def import_(cli: CliContext, file: Path, as_json: bool) -> None:
     applied whole or not at all: if any line is bad, nothing changes and every bad line is
     listed with its number and reason.
     """
-    runtime = cli.runtime
-    with file.open("rb") as source, progress_bar(file, "importing customers") as progress:
-        try:
-            with runtime.transaction() as session:
-                summary = import_customers(
-                    session,
-                    runtime.clock,
-                    cli.operator,
-                    source,
-                    allowlist=allowlist.current(),
-                    progress=progress,
-                    request_id=cli.request_id,
-                )
-        except ImportRefused as refused:
-            report_refusal(refused.summary.as_dict(), as_json)
-            fail(refused.detail)
-    if as_json:
-        emit_json(summary.as_dict())
-    else:
-        click.echo(summary.line())
+    import_file(
+        cli, file, "importing customers", as_json,
+        lambda session, source, progress: import_customers(
+            session, cli.runtime.clock, cli.operator, source, allowlist=allowlist.current(),
+            progress=progress, request_id=cli.request_id,
+        ),
+    )  # fmt: skip
 
 
 @customers.command("stop-use")
@@ -93,8 +83,28 @@ def resume_use(cli: CliContext, customer_id: str, as_json: bool) -> None:
         click.echo(f"use of customer {customer_id} resumed{note}")
 
 
+def import_file(cli: CliContext, file: Path, label: str, as_json: bool,
+                run: Callable[[Session, BinaryIO, Progress], ImportTally]) -> None:  # fmt: skip
+    """An all-or-nothing import of FILE in one transaction, with a progress bar: the summary
+    line (or JSON) — or, for a refused file, every bad line and a non-zero exit."""
+    with file.open("rb") as source, progress_bar(file, label) as progress:
+        try:
+            with cli.runtime.transaction() as session:
+                summary = run(session, source, progress)
+        except ImportRefused as refused:
+            report_refusal(refused.summary.as_dict(), as_json)
+            fail(refused.detail)
+    if as_json:
+        emit_json(summary.as_dict())
+    else:
+        click.echo(summary.line())
+
+
+Progress = Callable[[int], None] | None
+
+
 @contextmanager
-def progress_bar(file: Path, label: str) -> Iterator[Callable[[int], None] | None]:
+def progress_bar(file: Path, label: str) -> Iterator[Progress]:
     """A progress bar by bytes read, on a terminal only; nothing when stderr is redirected."""
     if not sys.stderr.isatty():
         yield None

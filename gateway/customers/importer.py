@@ -15,8 +15,8 @@ contract's names, as the company's customer system exports it:
 Bad records: **the file is applied whole or not at all.** DESIGN: "bad input gets a clear
 error and changes nothing" — a partial customer file would leave resellers seeing a mix of
 old and new data with no one knowing which. The whole file is read (so every bad line is
-listed by number and reason, up to :data:`MAX_LISTED_BAD`, the rest counted), and if any line
-is bad the transaction is rolled back. A malformed JSON line, a line over
+listed by number and reason, up to :data:`gateway.jsonlines.MAX_LISTED_BAD`, the rest
+counted), and if any line is bad the transaction is rolled back. A malformed JSON line, a line over
 :data:`MAX_LINE_BYTES`, a non-object, a wrong type or a missing required field are all bad
 records; blank lines are skipped.
 
@@ -46,53 +46,31 @@ from gateway.clock import Clock, isoformat
 from gateway.customers.models import Customer
 from gateway.customers.service import contract_ended
 from gateway.designations.models import Designation
-from gateway.errors import InvalidInput
-from gateway.jsonlines import read_lines
+from gateway.jsonlines import REFUSED, ImportRefused, ImportTally, read_lines
 from gateway.validation import describe
 
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: far above any real record, far below a memory problem
 BATCH_SIZE = 1000
-MAX_LISTED_BAD = 1000
 _MAX_DROPPED_NAMES = 100
 _MAX_NAME = 64
 
 
-@dataclass(frozen=True)
-class BadRecord:
-    line: int
-    reason: str
-
-
 @dataclass
-class ImportSummary:
-    lines: int = 0
-    records: int = 0  # good records
+class ImportSummary(ImportTally):
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     repeated: int = 0  # lines whose customer_id an earlier line of the same batch had
-    bad: int = 0
-    bad_records: list[BadRecord] = field(default_factory=list)
     dropped_fields: Counter[str] = field(default_factory=Counter)
     file_sha256: str = ""
 
-    @property
-    def applied(self) -> bool:
-        return self.bad == 0
+    def applied_counts(self) -> dict[str, int]:
+        return {"created": self.created, "updated": self.updated,
+                "unchanged": self.unchanged, "repeated": self.repeated}  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "applied": self.applied,
-            "policy": "all-or-nothing",
-            "lines": self.lines,
-            "records": self.records,
-            "created": self.created if self.applied else 0,
-            "updated": self.updated if self.applied else 0,
-            "unchanged": self.unchanged if self.applied else 0,
-            "repeated": self.repeated if self.applied else 0,
-            "bad": self.bad,
-            "bad_records": [{"line": b.line, "reason": b.reason} for b in self.bad_records],
-            "bad_records_not_listed": self.bad - len(self.bad_records),
+            **super().as_dict(),
             "dropped_fields": dict(sorted(self.dropped_fields.items())),
             "file_sha256": self.file_sha256,
         }
@@ -102,9 +80,8 @@ class ImportSummary:
         dropped = _dropped_text(self.dropped_fields)
         if not self.applied:
             return (
-                f"import refused, nothing applied (a file is applied whole or not at all): "
-                f"{self.bad} bad of {self.lines} lines; {self.records} good records not applied"
-                f"{dropped}"
+                f"{REFUSED}: {self.bad} bad of {self.lines} lines; "
+                f"{self.records} good records not applied{dropped}"
             )
         return (
             f"imported {self.records} records from {self.lines} lines: {self.created} created, "
@@ -112,14 +89,6 @@ class ImportSummary:
             + (f", {self.repeated} repeated (the later line won)" if self.repeated else "")
             + dropped
         )
-
-
-class ImportRefused(InvalidInput):
-    """The file had bad records; nothing was applied."""
-
-    def __init__(self, summary: ImportSummary) -> None:
-        super().__init__(summary.line())
-        self.summary = summary
 
 
 class _BadLine(Exception):
@@ -138,8 +107,9 @@ def import_customers(
 ) -> ImportSummary:
     """Stream ``source`` (JSON Lines, bytes) into the store inside the caller's transaction.
 
-    Raises :class:`ImportRefused` (with the summary) when any record is bad; the caller's
-    transaction must then be rolled back. ``progress`` is called with the bytes consumed.
+    Raises :class:`gateway.jsonlines.ImportRefused` (with the summary) when any record is bad;
+    the caller's transaction must then be rolled back. ``progress`` is called with the bytes
+    consumed.
     """
     summary = ImportSummary()
     digest = hashlib.sha256()
@@ -157,9 +127,7 @@ def import_customers(
                 continue
             customer_id, content, dropped = _parse(raw, allowlist, first=number == 1)
         except _BadLine as bad:
-            summary.bad += 1
-            if len(summary.bad_records) < MAX_LISTED_BAD:
-                summary.bad_records.append(BadRecord(number, str(bad)))
+            summary.refuse_line(number, str(bad))
             continue
         summary.records += 1
         _count_dropped(summary.dropped_fields, dropped)
@@ -178,7 +146,7 @@ def import_customers(
 
     summary.file_sha256 = digest.hexdigest()
     if summary.bad:
-        raise ImportRefused(summary)
+        raise ImportRefused(summary, summary.line())
     _apply(session, batch, now, summary)
     record(
         session,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from gateway.cli import CliContext, emit_json, fail, json_option, pass_cli
-from gateway.customers.cli import progress_bar, report_refusal
+from gateway.cli import CliContext, emit_json, json_option, pass_cli
+from gateway.customers.cli import import_file
 from gateway.designations import service
 from gateway.designations.models import Designation
 
@@ -27,21 +27,13 @@ def import_(cli: CliContext, file: Path, as_json: bool) -> None:
     Applied whole or not at all: if any line is bad (unknown customer or partner included),
     nothing changes and every bad line is listed with its number and reason.
     """
-    runtime = cli.runtime
-    with file.open("rb") as source, progress_bar(file, "importing designations") as progress:
-        try:
-            with runtime.transaction() as session:
-                summary = service.import_designations(
-                    session, runtime.clock, cli.operator, source,
-                    progress=progress, request_id=cli.request_id,
-                )  # fmt: skip
-        except service.DesignationImportRefused as refused:
-            report_refusal(refused.summary.as_dict(), as_json)
-            fail(refused.detail)
-    if as_json:
-        emit_json(summary.as_dict())
-    else:
-        click.echo(summary.line())
+    import_file(
+        cli, file, "importing designations", as_json,
+        lambda session, source, progress: service.import_designations(
+            session, cli.runtime.clock, cli.operator, source,
+            progress=progress, request_id=cli.request_id,
+        ),
+    )  # fmt: skip
 
 
 @designations.command("add")

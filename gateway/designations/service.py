@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, BinaryIO
 
@@ -32,13 +32,12 @@ from gateway.clock import Clock, isoformat, today
 from gateway.customers.models import Customer
 from gateway.designations.models import Designation
 from gateway.errors import Conflict, InvalidInput, NotFound
-from gateway.jsonlines import read_lines
+from gateway.jsonlines import REFUSED, ImportRefused, ImportTally, read_lines
 from gateway.partners.models import Partner
 from gateway.partners.schemas import PARTNER_ID
 from gateway.validation import StrictSchema, describe, load
 
 MAX_LINE_BYTES = 4096
-MAX_LISTED_BAD = 1000
 
 
 def _customer_id(value: str) -> None:
@@ -55,52 +54,24 @@ class DesignationInput(StrictSchema):
 
 
 @dataclass
-class DesignationImportSummary:
-    lines: int = 0
-    records: int = 0
+class DesignationImportSummary(ImportTally):
     created: int = 0
     reactivated: int = 0
     changed: int = 0
     unchanged: int = 0
-    bad: int = 0
-    bad_records: list[tuple[int, str]] = field(default_factory=list)
 
-    @property
-    def applied(self) -> bool:
-        return self.bad == 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "applied": self.applied,
-            "policy": "all-or-nothing",
-            "lines": self.lines,
-            "records": self.records,
-            "created": self.created if self.applied else 0,
-            "reactivated": self.reactivated if self.applied else 0,
-            "changed": self.changed if self.applied else 0,
-            "unchanged": self.unchanged if self.applied else 0,
-            "bad": self.bad,
-            "bad_records": [{"line": n, "reason": r} for n, r in self.bad_records],
-            "bad_records_not_listed": self.bad - len(self.bad_records),
-        }
+    def applied_counts(self) -> dict[str, int]:
+        return {"created": self.created, "reactivated": self.reactivated,
+                "changed": self.changed, "unchanged": self.unchanged}  # fmt: skip
 
     def line(self) -> str:
         if not self.applied:
-            return (
-                "import refused, nothing applied (a file is applied whole or not at all): "
-                f"{self.bad} bad of {self.lines} lines"
-            )
+            return f"{REFUSED}: {self.bad} bad of {self.lines} lines"
         return (
             f"imported {self.records} designations from {self.lines} lines: "
             f"{self.created} created, {self.reactivated} reactivated, {self.changed} changed, "
             f"{self.unchanged} unchanged"
         )
-
-
-class DesignationImportRefused(InvalidInput):
-    def __init__(self, summary: DesignationImportSummary) -> None:
-        super().__init__(summary.line())
-        self.summary = summary
 
 
 def add_designation(
@@ -195,9 +166,7 @@ def import_designations(
             if session.get(Customer, data["customer_id"]) is None:
                 raise InvalidInput("customer_id: no such customer")
         except InvalidInput as bad:
-            summary.bad += 1
-            if len(summary.bad_records) < MAX_LISTED_BAD:
-                summary.bad_records.append((number, bad.detail))
+            summary.refuse_line(number, bad.detail)
             continue
         summary.records += 1
         if summary.bad:
@@ -208,7 +177,7 @@ def import_designations(
             session.flush()
             session.expunge_all()  # bounded memory: nothing below needs the rows again
     if summary.bad:
-        raise DesignationImportRefused(summary)
+        raise ImportRefused(summary, summary.line())
     record(
         session,
         Event(

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from gateway import allowlist
 from gateway.audit.models import AuditEntry
 from gateway.clock import isoformat
-from gateway.customers.importer import MAX_LINE_BYTES, ImportRefused, import_customers
+from gateway.customers.importer import MAX_LINE_BYTES, import_customers
 from gateway.customers.models import Customer
+from gateway.jsonlines import ImportRefused
 from tests.factories import OPERATOR
 
 CONTENT_KEYS = allowlist.load().field_names - allowlist.ALWAYS
@@ -290,5 +291,5 @@ def test_missing_file_is_one_line(cli):
 def test_the_service_raises_with_the_summary(runtime, clock):
     with pytest.raises(ImportRefused) as refused:
         run_import(runtime, clock, record("C-1"), {"customer_id": "C-2"})
-    assert refused.value.summary.bad_records[0].line == 2
+    assert refused.value.summary.bad_lines[0].line == 2
     assert stored(runtime) == {}
