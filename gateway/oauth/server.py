@@ -114,9 +114,6 @@ class TokenRequest:
     # A client assertion's id once its signature held: used up even if the request then
     # fails, so a refused assertion cannot be replayed (RFC 7523 §3 item 7).
     assertion: tuple[str, str, int] | None = None
-    # client_secret_basic checked before the write transaction (the slow hash must not run
-    # under the log's write lock): (client id, stored hash, verdict).
-    basic_verdict: tuple[str, str | None, bool] | None = None
     # Written by the commit that logs the request (see ``commit_writes``):
     token_row: dict[str, Any] | None = None  # the access token issued
     revoke_jti: str | None = None  # the access token revoked
@@ -221,12 +218,9 @@ def authenticate_client_secret_basic(query, oauth_request) -> Client | None:  # 
     if not client_id or secret is None:
         return None
     client = query(client_id)
-    stored = client.row.secret_hash if client else None
-    verdict = current().basic_verdict
-    if verdict is not None and verdict[:2] == (client_id, stored):
-        matches = verdict[2]  # checked already, against this very hash
-    else:
-        matches = verify_secret(secret, stored)
+    # The slow hash runs in the request's read snapshot, under no lock (the log's lock is
+    # taken only by the commit that logs the request).
+    matches = verify_secret(secret, client.row.secret_hash if client else None)
     if matches and client is not None:
         return client
     if client is not None:
@@ -466,24 +460,6 @@ _REVOKE_TOKEN = Prepared(
            AccessToken.__table__.c.revoked_at.is_(None))  # fmt: skip
     .values(revoked_at=bindparam("at"))
 )
-
-
-def precheck_basic(sessions, oauth_request_headers) -> tuple[str, str | None, bool] | None:  # type: ignore[no-untyped-def]
-    """Check HTTP Basic client credentials in a read snapshot, before any write lock is taken:
-    the slow hash (tens of milliseconds, the same for unknown clients) must not hold the log's
-    write lock. Returns (client id, stored hash, verdict), or None without Basic credentials."""
-    try:
-        client_id, secret = extract_basic_authorization(oauth_request_headers)
-    except ValueError:
-        return None
-    if not client_id or secret is None:
-        return None
-    stored = None
-    if CLIENT_ID.fullmatch(client_id):
-        with sessions() as session:
-            row = session.get(OAuthClient, client_id)
-            stored = row.secret_hash if row is not None else None
-    return client_id, stored, verify_secret(secret, stored)
 
 
 def save_token(token: dict[str, Any], oauth_request) -> None:  # type: ignore[no-untyped-def]

@@ -27,7 +27,6 @@ from gateway.oauth.server import (
     TokenRequest,
     build_server,
     commit_writes,
-    precheck_basic,
 )
 from gateway.runtime import Runtime
 
@@ -121,10 +120,9 @@ def _logged(action: str, respond) -> Response:  # type: ignore[no-untyped-def]
     and make its writes — in the log's group commit; nothing is answered until that commit
     (see :func:`gateway.oauth.server.commit_writes`)."""
     runtime = current_app.extensions["gateway"]
-    verdict = precheck_basic(runtime.readers, request.headers)
     try:
         with runtime.reading() as session:
-            context = TokenRequest(session, runtime.clock, basic_verdict=verdict)
+            context = TokenRequest(session, runtime.clock)
             response = _respond(context, respond)
             event = _event(action, context, response, response.status_code == 200)
         refused = current_app.extensions["group_commit"].write(

@@ -19,7 +19,7 @@ from gateway.oauth.models import AccessToken
 from gateway.oauth.resource import require_token
 from gateway.partners import service as partners
 from tests import factories
-from tests.oauth.conftest import assertion_form, get_token, last_entry
+from tests.oauth.conftest import assertion_form, basic, get_token, last_entry
 
 CHANGING = "/test/changing"
 
@@ -219,3 +219,33 @@ def test_requests_committed_together_are_each_judged_on_their_own(http, app, mak
         outcomes = sorted((next(i for k, i in json.loads(e.subjects) if k == "customer"),
                            e.outcome) for e in last_two)  # fmt: skip
     assert outcomes == [("C-1", "allowed"), ("C-2", "denied")]
+
+
+def test_a_secret_is_checked_while_another_writer_holds_the_log(http, app, make_reseller,
+                                                                database_url):  # fmt: skip
+    """The slow secret hash runs in the request's read snapshot: a token request gets as far
+    as the log's commit while another writer holds the database, and is answered once it
+    lets go."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("holds SQLite's write lock from outside the gateway")
+    import sqlite3
+    import threading
+    import time
+
+    reseller = make_reseller()
+    group_commit = app.extensions["group_commit"]
+    outside = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    outside.execute("BEGIN IMMEDIATE")
+    statuses: list[int] = []
+    asking = threading.Thread(target=lambda: statuses.append(app.test_client().post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, headers=basic(reseller),
+    ).status_code))  # fmt: skip
+    asking.start()
+    deadline = time.monotonic() + 20
+    while not group_commit._leading and time.monotonic() < deadline:  # noqa: SLF001
+        time.sleep(0.01)
+    assert group_commit._leading and not statuses  # noqa: SLF001 - checked, waiting to commit
+    outside.execute("COMMIT")
+    outside.close()
+    asking.join(30)
+    assert statuses == [200]
