@@ -25,16 +25,18 @@ from gateway.runtime import Runtime
 
 # Runs inside the commit, under the head lock. The dict is shared by every request of the
 # commit: a recheck may keep there what it read, for the others (one token's live state is
-# read once per commit, however many of its requests the commit holds). A recheck with an
-# ``announce(shared)`` attribute is first told the dict, with every other one's, before any
-# runs — so it can say what it will read, and the first to read reads for all.
+# read once per commit, however many of its requests the commit holds).
 Recheck = Callable[[RawTransaction, dict], Event | None]
+# Runs first, for every request of the commit, before any recheck: puts in the shared dict
+# what its recheck will need, so the first recheck to read can read for all.
+Announce = Callable[[dict], None]
 
 
 @dataclass(eq=False)
 class _Slot:
     events: Sequence[PreparedEntry]
     recheck: Recheck | None = None
+    announce: Announce | None = None
     wake: threading.Event = field(default_factory=threading.Event)
     committed: bool = False
     error: BaseException | None = None
@@ -52,16 +54,18 @@ class GroupCommit:
         self,
         events: Sequence[Event],
         recheck: Recheck | None = None,
+        announce: Announce | None = None,
     ) -> Event | None:
         """Return once ``events`` are committed; raise :class:`AuditUnavailable` if not
         (``ValueError``, before anything is queued, for a malformed event).
 
         ``recheck`` runs inside the commit, after the log's head lock is taken; if it returns
         a refusal, that refusal is logged instead of ``events`` and returned: the request must
-        then release nothing but the refusal."""
+        then release nothing but the refusal. ``announce`` runs before any recheck of the
+        commit (see :data:`Announce`)."""
         # Checked and encoded here, in the request's own thread: the commit holds the log's
         # lock, and does under it only what needs it.
-        slot = _Slot([prepare(event) for event in events], recheck)
+        slot = _Slot([prepare(event) for event in events], recheck, announce)
         with self._lock:
             self._waiting.append(slot)
             if not self._leading:
@@ -85,7 +89,8 @@ class GroupCommit:
                 head = lock_head(connection)
                 shared: dict = {}
                 for slot in batch:
-                    getattr(slot.recheck, "announce", lambda shared: None)(shared)
+                    if slot.announce is not None:
+                        slot.announce(shared)
                 for slot in batch:
                     slot.refused = slot.recheck(connection, shared) if slot.recheck else None
                 append(

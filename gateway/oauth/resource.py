@@ -34,7 +34,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.audit.group_commit import Recheck
+from gateway.audit.group_commit import Announce, Recheck
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject
 from gateway.clock import today
 from gateway.db import RawTransaction
@@ -236,9 +236,11 @@ def require_token(action: str, scopes_any: Iterable[str] | None = None) -> Calla
                 # The log comes first: the response is released only once its entries are
                 # committed (with other requests' entries, in one commit), and only if the
                 # caller's state still allows it at that commit (see ``_recheck``).
+                recheck, announce = (
+                    _recheck(events, runtime) if response.status_code < 300 else None
+                ) or (None, None)
                 refused = current_app.extensions["group_commit"].write(
-                    events,
-                    recheck=_recheck(events, runtime) if response.status_code < 300 else None,
+                    events, recheck=recheck, announce=announce
                 )
                 if refused is not None:
                     return refused_response(refused)
@@ -273,14 +275,15 @@ def _internal_refusal(action: str) -> Event:
                    subjects=())  # fmt: skip
 
 
-def _recheck(events: list[Event], runtime) -> Recheck | None:  # type: ignore[no-untyped-def]
+def _recheck(events: list[Event], runtime) -> tuple[Recheck, Announce] | None:  # type: ignore[no-untyped-def]
     """Judge the caller again inside the commit that releases its data, after the log's head
     lock is taken: a revocation, a client disabled, an NDA lapsed, a designation withdrawn or a
     stop of use committed while the request was being answered is seen here, and the request
     is refused instead — so no data leaves after such a change has been logged.
 
     The requests of one commit share their reads: each token's live state is read once, and
-    each partner's disclosed customers are checked in one statement for all of them."""
+    each partner's disclosed customers — announced by every request first — are checked in one
+    statement for all of them."""
     access: Access | None = g.get("access")
     if access is None:
         return None
@@ -308,14 +311,11 @@ def _recheck(events: list[Event], runtime) -> Recheck | None:  # type: ignore[no
         if disclosed:
             from gateway.sharing.service import shareable_now
 
-            announced = shared.setdefault(("disclosed", partner), set())
-            announced.update(disclosed)  # if the commit did not announce it
             still = shared.get(("shareable", partner))
-            if still is None or not announced <= shared[("checked", partner)]:
-                still = shareable_now(connection, partner, sorted(announced),
-                                      today(runtime.clock))  # fmt: skip
+            if still is None:
+                announced = sorted(shared[("disclosed", partner)])
+                still = shareable_now(connection, partner, announced, today(runtime.clock))
                 shared[("shareable", partner)] = still
-                shared[("checked", partner)] = set(announced)
             if set(disclosed) - still:
                 rule = CHANGED if len(disclosed) > 1 else _GONE
                 return refusal(rule, action=action, actor=access.actor,
@@ -323,8 +323,7 @@ def _recheck(events: list[Event], runtime) -> Recheck | None:  # type: ignore[no
                                + tuple(Subject("customer", c) for c in disclosed))  # fmt: skip
         return None
 
-    recheck.announce = announce  # type: ignore[attr-defined]
-    return recheck
+    return recheck, announce
 
 
 def refused_response(event: Event) -> Response:
