@@ -27,17 +27,8 @@ def live_facts(
     )
     if row is None:
         return AccessFacts(False, False, False, False, False), None
-    revoked_at, partner_id, client_status, partner_status, nda = row
-    return (
-        AccessFacts(
-            token_authentic=True,
-            token_revoked=revoked_at is not None,
-            client_active=client_status == ACTIVE,
-            partner_active=partner_status == PARTNER_ACTIVE,
-            nda_in_force=bool(nda),
-        ),
-        partner_id,
-    )
+    revoked_at, partner_id, *client_state = row
+    return _facts(revoked_at is not None, *client_state), partner_id
 
 
 def client_facts(session: Session | Connection | RawTransaction, client_id: str,
@@ -47,10 +38,14 @@ def client_facts(session: Session | Connection | RawTransaction, client_id: str,
     row = _CLIENT_STATE.one_or_none(session, {"client_id": client_id, "day": today(clock)})
     if row is None:
         return AccessFacts(False, False, False, False, False)
-    client_status, partner_status, nda = row
+    return _facts(False, *row)
+
+
+def _facts(revoked: bool, client_status: str, partner_status: str, nda: object) -> AccessFacts:
+    """The facts of an authentic token from the live state's columns."""
     return AccessFacts(
         token_authentic=True,
-        token_revoked=False,
+        token_revoked=revoked,
         client_active=client_status == ACTIVE,
         partner_active=partner_status == PARTNER_ACTIVE,
         nda_in_force=bool(nda),
