@@ -156,8 +156,10 @@ def compiled_dump(schema: Schema) -> Dump:
     schemas and lists, and hands any other value to the field's own ``serialize``.
     ``tests/allowlist`` hold it to returning exactly what ``schema.dump`` returns.
     """
-    if any(schema._hooks.values()):  # noqa: SLF001 - pre/post-dump hooks: keep marshmallow's
-        return schema.dump
+    hooks = any(schema._hooks.values())  # noqa: SLF001 - marshmallow keeps them there
+    defaults = any(f.dump_default is not missing for f in schema.dump_fields.values())
+    if hooks or defaults:
+        return schema.dump  # dump hooks, or values for absent keys: marshmallow's own dump
     plan = [(name, field.data_key or name, _value_dump(field), field)
             for name, field in schema.dump_fields.items()]  # fmt: skip
 
@@ -165,8 +167,6 @@ def compiled_dump(schema: Schema) -> Dump:
         shaped = {}
         for name, key, value_dump, field in plan:
             if name not in record:
-                if field.dump_default is not missing:
-                    shaped[key] = field.serialize(name, record)
                 continue
             value = record[name]
             converted = value_dump(value) if value is not None else None
