@@ -20,7 +20,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.audit.spine import Actor, ActorKind
+from gateway.audit.spine import Actor, ActorKind, Event, Subject, record
 from gateway.config import Config
 from gateway.errors import GatewayError
 from gateway.runtime import Runtime
@@ -49,6 +49,18 @@ class CliContext:
     @property
     def operator(self) -> Actor:
         return Actor(ActorKind.OPERATOR, os.environ.get("GATEWAY_OPERATOR") or getpass.getuser())
+
+    def log_key_change(self, action: str, key_id: str, **details: str | None) -> None:
+        """Log a key's creation or rotation (``key.init``, ``key.rotate``), the key its
+        subject — for the token-signing and the checkpoint keys alike."""
+        runtime = self.runtime
+        with runtime.transaction() as session:
+            record(
+                session,
+                Event(action=action, actor=self.operator, subjects=(Subject("key", key_id),),
+                      request_id=self.request_id, details=details),  # fmt: skip
+                clock=runtime.clock,
+            )
 
     def close(self) -> None:
         if self._runtime is not None:

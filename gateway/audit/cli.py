@@ -29,7 +29,7 @@ from gateway.audit.export import (
 from gateway.audit.reading import snapshot
 from gateway.audit.sealing import Schedule, schedule_of, seal
 from gateway.audit.service import checkpoint_of, record_reading, verify_log
-from gateway.audit.spine import Event, Outcome, Subject, record
+from gateway.audit.spine import Outcome, Subject
 from gateway.audit.verifier import Checkpoint, ExportFormatError, LogReport, verify_export
 from gateway.audit.window import Window, parse_bound
 from gateway.cli import EXIT_REFUSED, CliContext, emit_json, emit_table, fail, json_option, pass_cli
@@ -217,31 +217,12 @@ def keys_group() -> None:
     """The checkpoint-signing key (separate from the token keys of 'gateway keys')."""
 
 
-def _key_change(cli: CliContext, action: str, key_id: str, retired: str | None) -> None:
-    runtime = cli.runtime
-    details: dict[str, str | None] = {"use": "checkpoint"}
-    if retired:
-        details["retired"] = retired
-    with runtime.transaction() as session:
-        record(
-            session,
-            Event(
-                action=action,
-                actor=cli.operator,
-                subjects=(Subject("key", key_id),),
-                details=details,
-                request_id=cli.request_id,
-            ),
-            clock=runtime.clock,
-        )
-
-
 def _ensure_key(cli: CliContext) -> CheckpointKeys:
     """The checkpoint key, made (and its making logged) on first use."""
     keys = _keys(cli)
     created, key_id = keys.init(isoformat(cli.runtime.clock.now()))
     if created:
-        _key_change(cli, "key.init", key_id, None)
+        cli.log_key_change("key.init", key_id, use="checkpoint")
     return keys
 
 
@@ -252,7 +233,7 @@ def keys_init(cli: CliContext, as_json: bool) -> None:
     """Make the first checkpoint key, if there is none."""
     created, key_id = _keys(cli).init(isoformat(cli.runtime.clock.now()))
     if created:
-        _key_change(cli, "key.init", key_id, None)
+        cli.log_key_change("key.init", key_id, use="checkpoint")
     _print_key(cli, {"created": created, "key_id": key_id}, as_json)
 
 
@@ -263,7 +244,7 @@ def keys_rotate(cli: CliContext, as_json: bool) -> None:
     """Retire the current checkpoint key and make a new one; old checkpoints stay
     verifiable with the retired key, which stays published."""
     retired, key_id = _keys(cli).rotate(isoformat(cli.runtime.clock.now()))
-    _key_change(cli, "key.rotate", key_id, retired)
+    cli.log_key_change("key.rotate", key_id, use="checkpoint", retired=retired)
     _print_key(cli, {"retired": retired, "key_id": key_id}, as_json)
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from gateway.audit.spine import Event, Subject, record
 from gateway.cli import CliContext, emit_json, emit_table, json_option, pass_cli
 from gateway.oauth import clients as service
 from gateway.oauth.keys import PUBLISHED_AFTER_RETIREMENT, SigningKeys, init_keys, rotate_keys
@@ -17,22 +16,6 @@ def keys() -> None:
     """The access-token signing keys (in GATEWAY_KEYS_DIR)."""
 
 
-def _log_key_event(cli: CliContext, action: str, kid: str, **details: str | None) -> None:
-    runtime = cli.runtime
-    with runtime.transaction() as session:
-        record(
-            session,
-            Event(
-                action=action,
-                actor=cli.operator,
-                subjects=(Subject("key", kid),),
-                request_id=cli.request_id,
-                details=details,
-            ),
-            clock=runtime.clock,
-        )
-
-
 @keys.command("init")
 @json_option
 @pass_cli
@@ -41,7 +24,7 @@ def keys_init(cli: CliContext, as_json: bool) -> None:
     runtime = cli.runtime
     created, kid = init_keys(runtime.config.keys_dir, int(runtime.clock.now().timestamp()))
     if created:
-        _log_key_event(cli, "key.init", kid)
+        cli.log_key_change("key.init", kid)
     if as_json:
         emit_json({"created": created, "kid": kid, "directory": str(runtime.config.keys_dir)})
     elif created:
@@ -58,7 +41,7 @@ def keys_rotate(cli: CliContext, as_json: bool) -> None:
     it signed has expired."""
     runtime = cli.runtime
     retired, kid = rotate_keys(runtime.config.keys_dir, int(runtime.clock.now().timestamp()))
-    _log_key_event(cli, "key.rotate", kid, retired=retired)
+    cli.log_key_change("key.rotate", kid, retired=retired)
     if as_json:
         emit_json({"kid": kid, "retired": retired})
     else:
