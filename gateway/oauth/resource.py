@@ -34,7 +34,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.audit.group_commit import Announce, Recheck
+from gateway.audit.group_commit import FAILED_RULE, Announce, Recheck
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject
 from gateway.clock import today
 from gateway.db import RawTransaction
@@ -258,7 +258,7 @@ def require_token(action: str, scopes_any: Iterable[str] | None = None) -> Calla
     return decorate
 
 
-INTERNAL = Rule("internal_error", 500, None, "the gateway could not answer this request",
+INTERNAL = Rule(FAILED_RULE, 500, None, "the gateway could not answer this request",
                 lambda a, d: False)  # fmt: skip
 CHANGED = Rule("customers_unchanged", 409, None,
                "the customers' sharing changed while the request was answered; ask again",

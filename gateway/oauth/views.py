@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.audit.group_commit import FAILED_RULE
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject
 from gateway.errors import AuditUnavailable, problem_response
 from gateway.keystore import KeystoreError
@@ -132,6 +133,8 @@ def _logged(action: str, respond) -> Response:  # type: ignore[no-untyped-def]
         current_app.logger.exception("access log unavailable; token endpoint refused")
         return problem_response(AuditUnavailable("the access log cannot be written").problem())
     if refused is not None:
+        if refused.rule == FAILED_RULE:  # its own writes could not be committed
+            return _oauth_error(500, "server_error", "the request could not be processed")
         # The client changed, or its assertion was used, while the request was answered.
         if refused.rule == "nda_in_force":
             return _oauth_error(400, "unauthorized_client", "the partner has no NDA in force")
