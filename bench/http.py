@@ -157,14 +157,16 @@ end
     return script
 
 
-def _token_script(workdir: Path, client_id: str, key: ECKey, token_url: str, count: int) -> Path:
+def _token_script(workdir: Path, client_id: str, key: ECKey, issuer: str, count: int) -> Path:
     bodies = workdir / "assertions.txt"
     now = int(time.time())
     with bodies.open("w") as handle:
         for _ in range(count):
-            claims = {"iss": client_id, "sub": client_id, "aud": token_url, "iat": now,
+            claims = {"iss": client_id, "sub": client_id, "aud": issuer, "iat": now,
                       "exp": now + 600, "jti": uuid.uuid4().hex}  # fmt: skip
-            assertion = jwt.encode({"alg": "ES256", "kid": "bench"}, claims, key)
+            assertion = jwt.encode(
+                {"alg": "ES256", "kid": "bench", "typ": "client-authentication+jwt"}, claims, key
+            )
             handle.write(
                 "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3A"
                 f"oauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}\n"
@@ -244,7 +246,7 @@ def run(database: str, args: argparse.Namespace, stack: ExitStack) -> list[Resul
             headers=bearer)))  # fmt: skip
         count = max(1000, int(args.duration * 3000))
         script = _token_script(workdir, seeded["key_client"], key,
-                               gateway.base_url + "/oauth/token", count)  # fmt: skip
+                               gateway.base_url, count)  # fmt: skip
         results.append(Result("token", database, *_wrk(gateway.base_url, args, script)))
     finally:
         gateway.stop()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin, grants
 from authlib.oauth2.rfc6749.errors import (
     InvalidClientError,
+    InvalidRequestError,
     InvalidScopeError,
     UnauthorizedClientError,
 )
@@ -62,10 +64,16 @@ from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
 from gateway.partners.models import Partner
 from gateway.policy import decide
 
-# Asymmetric algorithms a reseller may sign its client assertions with; never "none" and
-# never HMAC (RFC 8725 §3.1: the verifier fixes the algorithms it accepts).
-ASSERTION_ALGORITHMS = ["ES256", "ES384", "RS256", "PS256", "EdDSA"]
+# The algorithms a reseller may sign its client assertions with: FAPI 2.0 Security Profile
+# §5.4.1 (PS256, ES256, EdDSA — and Ed25519, its fully specified name since RFC 9864); never
+# "none" and never HMAC (RFC 8725 §3.1: the verifier fixes the algorithms it accepts).
+ASSERTION_ALGORITHMS = ["ES256", "PS256", "EdDSA", "Ed25519"]
 ASSERTION_LEEWAY = 60
+# An assertion expires at most this long after it is presented (FAPI 2.0 §5.3.2.1 lets the
+# server bound it; a far ``exp`` would also keep its id in the replay table for ever).
+ASSERTION_MAX_LIFETIME = 3600
+# draft-ietf-oauth-rfc7523bis: an explicit type keeps other JWTs from being taken for one.
+ASSERTION_TYPES = ("client-authentication+jwt", "application/client-authentication+jwt")
 # The form of the client ids this gateway issues (``cl_`` and 16 URL-safe characters).
 CLIENT_ID = re.compile(r"cl_[A-Za-z0-9_-]{16}")
 # Expired assertion ids are purged by about one issuance in this many.
@@ -222,6 +230,7 @@ def authenticate_client_secret_basic(query, oauth_request) -> Client | None:  # 
     # taken only by the commit that logs the request).
     matches = verify_secret(secret, client.row.secret_hash if client else None)
     if matches and client is not None:
+        _require_consistent_client_id(oauth_request, client)
         return client
     if client is not None:
         current().refuse("client_secret_valid")
@@ -229,7 +238,9 @@ def authenticate_client_secret_basic(query, oauth_request) -> Client | None:  # 
 
 
 class PrivateKeyJWT(JWTBearerClientAssertion):
-    """``private_key_jwt`` client authentication (RFC 7523 §2.2, §3)."""
+    """``private_key_jwt`` client authentication (RFC 7523 §2.2, §3), held to FAPI 2.0
+    (§5.3.2.1): the audience is the issuer identifier alone, as a string (an array or an
+    endpoint URL opens the audience-injection attacks of CVE-2025-27370/27371)."""
 
     CLIENT_AUTH_METHOD = PRIVATE_KEY_JWT
 
@@ -238,17 +249,19 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         self.endpoints = endpoints
 
     def __call__(self, query, oauth_request):  # type: ignore[no-untyped-def]
+        request = current()
         try:
-            return super().__call__(query, oauth_request)
+            client = super().__call__(query, oauth_request)
         except InvalidClientError:
-            if current().client_id is not None:
-                current().refuse("client_assertion_valid")
+            if request.client_id is not None:
+                request.refuse("client_assertion_valid")
             raise
+        if client is not None:
+            _require_consistent_client_id(oauth_request, client)
+        return client
 
     def get_audiences(self) -> list[str]:
-        # RFC 7523 §3 item 3: the token endpoint URL or the issuer identifies this server.
-        e = self.endpoints
-        return [e.token, e.issuer, e.introspection, e.revocation]
+        return [self.endpoints.issuer]
 
     def resolve_client_public_key(self, client: Client) -> KeySet:
         return KeySet.import_key_set(json.loads(client.row.jwks or '{"keys": []}'))
@@ -256,23 +269,76 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def process_assertion_claims(self, assertion, resolve_key):  # type: ignore[no-untyped-def]
         try:
             token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGORITHMS)
-        except JoseError as error:
+        except (JoseError, ValueError, TypeError) as error:
             raise InvalidClientError(description="the client assertion is not valid") from error
+        typ = token.header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ASSERTION_TYPES):
+            raise InvalidClientError(
+                description="the client assertion's typ must be client-authentication+jwt"
+            )
         self.verify_claims(token.claims)
         return token.claims
 
-    def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
+    def verify_claims(self, claims: dict[str, Any]) -> None:  # type: ignore[override]
+        """RFC 7523 §3 with FAPI 2.0's tightening; each failure names its rule in the log."""
+        request = current()
+        now = int(request.clock.now().timestamp())
+
+        def refuse(rule: str, description: str) -> InvalidClientError:
+            request.refuse(rule)
+            return InvalidClientError(description=description)
+
+        if claims.get("iss") != claims.get("sub"):
+            raise refuse("client_assertion_valid", "iss and sub must both be the client id")
+        if claims.get("aud") != self.endpoints.issuer:  # a string, equal: no array, no URL
+            raise refuse(
+                "client_assertion_audience",
+                f"aud must be the issuer identifier as a string: {self.endpoints.issuer}",
+            )
+        exp = claims.get("exp")
+        if not _instant(exp):
+            raise refuse("client_assertion_expiry", "exp must be a NumericDate")
+        if exp <= now - self.leeway:
+            raise refuse("client_assertion_expiry", "the client assertion has expired")
+        if exp > now + ASSERTION_MAX_LIFETIME + self.leeway:
+            raise refuse("client_assertion_expiry", "exp must be at most one hour ahead")
+        for name in ("iat", "nbf"):
+            if name in claims and not (_instant(claims[name])
+                                       and claims[name] <= now + self.leeway):  # fmt: skip
+                raise refuse("client_assertion_expiry", f"{name} must not be in the future")
+        if not self.validate_jti(claims, claims.get("jti")):
+            raise refuse("client_assertion_valid", "the client assertion needs a new jti")
+
+    def validate_jti(self, claims: dict[str, Any], jti: Any) -> bool:
         """A ``jti`` may be used once (RFC 7523 §3 item 7): refused here when the snapshot
         shows it used; otherwise used up by the commit that logs this request, which refuses
         the request if another one, on any node, used it first (:func:`commit_writes`)."""
         request = current()
         if not isinstance(jti, str) or not 0 < len(jti) <= 200:
             return False
-        request.assertion = (claims["sub"], jti, int(claims["exp"]) + ASSERTION_LEEWAY)
+        # Kept until it could no longer be presented; ``exp`` is bounded above already.
+        request.assertion = (claims["sub"], jti, math.ceil(claims["exp"]) + ASSERTION_LEEWAY)
         if _ASSERTION_USED.one_or_none(request.session, {"client_id": claims["sub"], "jti": jti}):
             request.refuse("client_assertion_unused")
             return False
         return True
+
+
+def _instant(value: Any) -> bool:
+    """A JSON number that is a usable NumericDate (RFC 7519 §2): not a boolean, finite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _require_consistent_client_id(oauth_request, client: Client) -> None:  # type: ignore[no-untyped-def]
+    """A ``client_id`` form parameter, when sent, must name the client that authenticated
+    (RFC 6749 §2.3: one client, one authentication) — never silently ignored."""
+    named = oauth_request.form.get("client_id")
+    if named is not None and named != client.get_client_id():
+        current().refuse("client_id_consistent")
+        raise InvalidClientError(
+            status_code=401 if "Authorization" in oauth_request.headers else 400,
+            description="client_id does not name the authenticated client",
+        )
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
@@ -346,7 +412,16 @@ def _token_row(token_string: str, keys: SigningKeys, endpoints: Endpoints) -> Is
     return IssuedToken(row, live=decide(facts).allowed)
 
 
-class TokenIntrospection(IntrospectionEndpoint):
+class _SearchesEveryType:
+    """A ``token_type_hint`` is only a hint: a token is looked for whatever it says
+    (RFC 7662 §2.1, RFC 7009 §2.1), so no hint is ever answered ``unsupported_token_type``."""
+
+    def check_params(self, request, client) -> None:  # type: ignore[no-untyped-def]
+        if not request.form.get("token"):
+            raise InvalidRequestError(description="the token parameter is required")
+
+
+class TokenIntrospection(_SearchesEveryType, IntrospectionEndpoint):
     """RFC 7662, for a client's own tokens: any other token is simply inactive (§2.2)."""
 
     CLIENT_AUTH_METHODS = [PRIVATE_KEY_JWT, CLIENT_SECRET_BASIC]
@@ -379,7 +454,7 @@ class TokenIntrospection(IntrospectionEndpoint):
         }
 
 
-class TokenRevocation(RevocationEndpoint):
+class TokenRevocation(_SearchesEveryType, RevocationEndpoint):
     """RFC 7009, for a client's own access tokens. An unknown or malformed token is answered
     200 (§2.2); another client's token is refused with ``invalid_grant`` (§2.1) and stays
     valid."""
@@ -456,8 +531,10 @@ _PURGE_ASSERTIONS = Prepared(delete(_ASSERTIONS).where(_ASSERTIONS.c.expires_at 
 _INSERT_TOKEN = Prepared(insert(AccessToken.__table__))
 _REVOKE_TOKEN = Prepared(
     update(AccessToken.__table__)
-    .where(AccessToken.__table__.c.jti == bindparam("jti"),
-           AccessToken.__table__.c.revoked_at.is_(None))  # fmt: skip
+    .where(
+        AccessToken.__table__.c.jti == bindparam("jti"),
+        AccessToken.__table__.c.revoked_at.is_(None),
+    )  # fmt: skip
     .values(revoked_at=bindparam("at"))
 )
 

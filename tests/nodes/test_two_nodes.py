@@ -83,10 +83,12 @@ class Nodes:
     def assertion(self) -> str:
         now = int(time.time())
         claims = {
-            "iss": self.key_client, "sub": self.key_client, "aud": f"{self.issuer}/oauth/token",
+            "iss": self.key_client, "sub": self.key_client, "aud": self.issuer,
             "iat": now, "exp": now + 120, "jti": uuid.uuid4().hex,
         }  # fmt: skip
-        return jwt.encode({"alg": "ES256", "kid": "r1"}, claims, self.key)
+        return jwt.encode(
+            {"alg": "ES256", "kid": "r1", "typ": "client-authentication+jwt"}, claims, self.key
+        )
 
     def stop(self) -> None:
         for server in self.servers:

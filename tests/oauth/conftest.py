@@ -26,6 +26,8 @@ from tests import factories
 
 ISSUER = "https://gateway.test"
 PROTECTED = "/test/protected"
+# The explicit type of a client assertion (draft-ietf-oauth-rfc7523bis), as a careful client sends.
+ASSERTION_TYP = "client-authentication+jwt"
 
 
 @pytest.fixture
@@ -102,8 +104,10 @@ def basic(reseller: Reseller, secret: str | None = None) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode()}
 
 
-def assertion(reseller: Reseller, *, aud: str = ISSUER + "/oauth/token", key: ECKey | None = None,
-              exp_in: int = 120, jti: str | None = None, **claims) -> str:  # fmt: skip
+def assertion(reseller: Reseller, *, aud: object = ISSUER, key=None, exp_in: int = 120,
+              jti: str | None = None, header: dict | None = None, **claims) -> str:  # fmt: skip
+    """A client assertion as FAPI 2.0 wants it (aud: the issuer, as a string); any claim or
+    header member can be overridden."""
     now = int(time.time())
     body = {
         "iss": reseller.client_id,
@@ -113,7 +117,11 @@ def assertion(reseller: Reseller, *, aud: str = ISSUER + "/oauth/token", key: EC
         "exp": now + exp_in,
         "jti": jti or uuid.uuid4().hex,
     } | claims
-    return jwt.encode({"alg": "ES256", "kid": "k1"}, body, key or reseller.key)
+    return jwt.encode(
+        {"alg": "ES256", "kid": "k1", "typ": ASSERTION_TYP} | (header or {}),
+        body,
+        key or reseller.key,
+    )
 
 
 def assertion_form(reseller: Reseller, **kw) -> dict[str, str]:

@@ -61,7 +61,10 @@ def test_authlib_private_key_jwt_gets_introspects_and_revokes_a_token(server, ru
         revocation_endpoint_auth_method="private_key_jwt",
         scope="customers:contact",
     )  # fmt: skip
-    session.register_client_auth_method(PrivateKeyJWT(token_url, alg="ES256"))
+    # FAPI 2.0: the assertion's audience is the issuer; rfc7523bis: its explicit type.
+    session.register_client_auth_method(
+        PrivateKeyJWT(metadata["issuer"], headers={"typ": "client-authentication+jwt"}, alg="ES256")
+    )
     token = session.fetch_token(token_url, grant_type="client_credentials")
     assert token["token_type"] == "Bearer" and token["scope"] == "customers:contact"
 

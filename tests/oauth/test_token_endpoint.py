@@ -147,7 +147,7 @@ def test_replayed_assertion_is_refused(http, app, make_reseller):
 def test_expired_assertion_is_refused(http, app, make_reseller):
     reseller = make_reseller(secret=False)
     response = http.post("/oauth/token", data=assertion_form(reseller, exp_in=-120))
-    _refused(http, app, response, 400, "invalid_client", "client_assertion_valid")
+    _refused(http, app, response, 400, "invalid_client", "client_assertion_expiry")
 
 
 def test_assertion_for_another_audience_is_refused(http, app, make_reseller):
@@ -155,7 +155,7 @@ def test_assertion_for_another_audience_is_refused(http, app, make_reseller):
     response = http.post(
         "/oauth/token", data=assertion_form(reseller, aud="https://elsewhere.example/token")
     )
-    _refused(http, app, response, 400, "invalid_client", "client_assertion_valid")
+    _refused(http, app, response, 400, "invalid_client", "client_assertion_audience")
 
 
 def test_assertion_issuer_must_be_the_client(http, app, make_reseller):
