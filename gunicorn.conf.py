@@ -8,6 +8,7 @@ migration itself holds a database-wide advisory lock.
 """
 
 import os
+import sys
 
 bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
@@ -26,13 +27,22 @@ accesslog = None
 errorlog = "-"
 loglevel = "info"
 proc_name = "joint-use-gateway"
+# TLS ends at a proxy: only the proxy's address may say the original scheme, and only through
+# X-Forwarded-Proto (README "TLS and proxies"). URLs are never built from forwarded headers.
+forwarded_allow_ips = os.environ.get("GATEWAY_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 
 
 def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
     from gateway import db
     from gateway.config import Config
+    from gateway.errors import ConfigurationError
 
-    config = Config.from_env()
+    try:
+        config = Config.from_env()
+    except ConfigurationError as error:  # refuse to start, in one line
+        print(f"error: {error.detail}", file=sys.stderr)
+        sys.exit(1)
     if config.auto_migrate:
         engine = db.create_gateway_engine(config.database_url)
         try:

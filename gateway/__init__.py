@@ -30,6 +30,8 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
 
     register_error_handlers(app)
     _register_request_ids(app)
+    if config.issuer.startswith("https://"):
+        _register_strict_transport(app)
     logs.configure(app)
 
     from gateway.audit import sealing
@@ -50,6 +52,18 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
 
 def runtime_of(app: Flask) -> Runtime:
     return app.extensions["gateway"]
+
+
+# RFC 6797: browsers and clients that honour it never speak plain HTTP to the gateway again
+# for a year. Sent on every answer once the public URL is https (TLS may end at a proxy).
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
+def _register_strict_transport(app: Flask) -> None:
+    @app.after_request
+    def _strict_transport(response: Response) -> Response:
+        response.headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
+        return response
 
 
 def _register_request_ids(app: Flask) -> None:

@@ -7,10 +7,12 @@ contract; the others are documented in the README.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gateway.errors import ConfigurationError
 
@@ -62,9 +64,7 @@ class Config:
             raise ConfigurationError(
                 f"GATEWAY_SQLITE_SYNCHRONOUS must be one of {', '.join(_SQLITE_SYNCHRONOUS)}"
             )
-        issuer = env.get("GATEWAY_ISSUER", DEFAULT_ISSUER).rstrip("/")
-        if not issuer.startswith(("https://", "http://")):
-            raise ConfigurationError("GATEWAY_ISSUER must be an http(s) URL")
+        issuer = _issuer(env.get("GATEWAY_ISSUER") or DEFAULT_ISSUER)
         lifetime_raw = env.get("GATEWAY_TOKEN_LIFETIME") or str(DEFAULT_TOKEN_LIFETIME)
         if not lifetime_raw.isdigit() or not 30 <= int(lifetime_raw) <= MAX_TOKEN_LIFETIME:
             raise ConfigurationError(
@@ -90,6 +90,41 @@ class Config:
                 env, "GATEWAY_PRIVACY_DESK_CONTACT", DEFAULT_PRIVACY_DESK_CONTACT
             ),
         )
+
+
+def _issuer(raw: str) -> str:
+    """The public base URL: https, except on a loopback host (a developer's machine, a test),
+    so that no secret, assertion, token or customer record travels in clear (RFC 9700 §4.1;
+    FAPI 2.0 §5.2.1). Behind a proxy that terminates TLS it is still the https URL the
+    resellers call."""
+    issuer = raw.rstrip("/")
+    try:
+        url = urlsplit(issuer)
+        host = url.hostname
+        url.port  # noqa: B018 - parsed here to refuse a malformed port
+    except ValueError:
+        raise ConfigurationError("GATEWAY_ISSUER is not a valid URL") from None
+    if url.scheme not in ("https", "http") or not host:
+        raise ConfigurationError("GATEWAY_ISSUER must be an https URL")
+    if url.query or url.fragment or url.username or url.password:
+        raise ConfigurationError(
+            "GATEWAY_ISSUER must be a base URL without query, fragment or credentials"
+        )
+    if url.scheme == "http" and not _loopback(host):
+        raise ConfigurationError(
+            f"GATEWAY_ISSUER must be https on a public host, not {issuer} "
+            "(terminate TLS at a proxy and give its https URL; plain http only on loopback)"
+        )
+    return issuer
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _count(env: Mapping[str, str], name: str, default: int) -> int:
