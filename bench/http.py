@@ -116,6 +116,7 @@ def _seed(env: dict[str, str], customers: int, workdir: Path) -> dict[str, str]:
         secret_client, secret = clients.add_client(
             session, clock, actor, partner_id="bench", with_secret=True,
             scopes="customers:contact customers:contract customers:inquiries",
+            sender_constraint="none",
         )  # fmt: skip
         key_client, _ = clients.add_client(
             session, clock, actor, partner_id="bench", scopes="customers:contact",

@@ -393,7 +393,8 @@ def _entry_view(row: Any) -> dict[str, Any]:
 # a fixed list, because asking the log for its distinct actions reads all of it.
 KNOWN_ACTIONS = (
     "customers.list", "customers.read", "token.issue", "token.introspect", "token.revoke",
-    "partner.add", "partner.nda", "partner.revoke", "client.add", "client.disable",
+    "partner.add", "partner.nda", "partner.revoke", "client.add", "client.constrain",
+    "client.disable",
     "customers.import", "customers.stop_use", "customers.resume_use", "designations.import",
     "designation.add", "designation.withdraw", "key.init", "key.rotate", "audit.checkpoint",
     "audit.verify", "audit.export", "audit.report", "audit.browse", "console.login",
@@ -451,7 +452,8 @@ def reseller_overview(session: Session, clock: Clock) -> list[dict[str, Any]]:
     for client in list_clients(session):
         clients.setdefault(client.partner_id, []).append(
             {"client_id": client.client_id, "scopes": client.scopes.split(),
-             "auth_method": client.auth_method, "status": client.status}
+             "auth_method": client.auth_method, "status": client.status,
+             "sender_constraint": client.sender_constraint}
         )  # fmt: skip
     overview = []
     for partner in list_partners(session):

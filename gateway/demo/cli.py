@@ -16,6 +16,7 @@ from gateway.console.service import add_staff
 from gateway.demo.service import DEMO_ACTOR, seed
 from gateway.oauth import clients
 from gateway.oauth.keys import init_keys
+from gateway.oauth.models import NONE
 
 
 @click.command("demo")
@@ -36,7 +37,8 @@ def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool) -> No
     click.echo(f"demo data ready ({len(created)} resellers created)")
     if client is not None:
         client_id, secret = client
-        click.echo(f"demo client for demo-reseller: {client_id}")
+        click.echo(f"demo client for demo-reseller: {client_id} (bearer tokens, for curl; "
+                   "production clients are DPoP-bound)")  # fmt: skip
         click.echo(f"its secret (shown this once): {secret}")
         click.echo(
             f"try: curl -u {client_id}:{secret} -d grant_type=client_credentials "
@@ -63,6 +65,7 @@ def _demo_client(session: Session, cli: CliContext) -> tuple[str, str] | None:
     client, secret = clients.add_client(
         session, cli.runtime.clock, DEMO_ACTOR, partner_id="demo-reseller",
         scopes=" ".join(clients.partner_scopes()), with_secret=True, request_id=cli.request_id,
+        sender_constraint=NONE,  # bearer tokens, so that the demo works with curl
     )  # fmt: skip
     assert secret is not None
     return client.client_id, secret

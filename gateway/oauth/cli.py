@@ -9,6 +9,7 @@ import click
 from gateway.cli import CliContext, emit_json, emit_table, json_option, pass_cli
 from gateway.oauth import clients as service
 from gateway.oauth.keys import PUBLISHED_AFTER_RETIREMENT, SigningKeys, init_keys, rotate_keys
+from gateway.oauth.models import DPOP, SENDER_CONSTRAINTS
 
 
 @click.group("keys")
@@ -76,6 +77,12 @@ def keys_list(cli: CliContext, as_json: bool) -> None:
         emit_table(("KID", "STATE"), [(v["kid"], v["state"]) for v in views])
 
 
+_SENDER_CONSTRAINT = click.option(
+    "--sender-constraint", type=click.Choice(SENDER_CONSTRAINTS), default=DPOP, show_default=True,
+    help="dpop: tokens bound to the client's key (RFC 9449); none: bearer tokens (opt-out).",
+)  # fmt: skip
+
+
 @click.group("clients")
 def clients() -> None:
     """Resellers' OAuth clients."""
@@ -91,19 +98,22 @@ def clients() -> None:
     help="The reseller's public JWK set (private_key_jwt).",
 )
 @click.option("--secret", is_flag=True, help="Generate a client secret (client_secret_basic).")
+@_SENDER_CONSTRAINT
 @json_option
 @pass_cli
 def clients_add(
     cli: CliContext, partner_id: str, scopes: str, jwks_file: Path | None, secret: bool,
-    as_json: bool,
+    sender_constraint: str, as_json: bool,
 ) -> None:  # fmt: skip
-    """Register an OAuth client for PARTNER_ID. A generated secret is shown this once."""
+    """Register an OAuth client for PARTNER_ID. A generated secret is shown this once.
+    Its tokens are DPoP-bound (RFC 9449) unless --sender-constraint none."""
     jwks_text = jwks_file.read_text(encoding="utf-8") if jwks_file else None
     runtime = cli.runtime
     with runtime.transaction() as session:
         client, client_secret = service.add_client(
             session, runtime.clock, cli.operator, partner_id=partner_id, scopes=scopes,
-            jwks_text=jwks_text, with_secret=secret, request_id=cli.request_id,
+            jwks_text=jwks_text, with_secret=secret, sender_constraint=sender_constraint,
+            request_id=cli.request_id,
         )  # fmt: skip
         view = service.describe(client)
     if client_secret:
@@ -111,7 +121,10 @@ def clients_add(
     if as_json:
         emit_json(view)
         return
-    click.echo(f"client {view['client_id']} added for {partner_id} ({view['auth_method']})")
+    click.echo(
+        f"client {view['client_id']} added for {partner_id} "
+        f"({view['auth_method']}, sender constraint {view['sender_constraint']})"
+    )
     if client_secret:
         click.echo(f"client secret (shown once, store it now): {client_secret}")
 
@@ -128,10 +141,35 @@ def clients_list(cli: CliContext, partner_id: str | None, as_json: bool) -> None
         emit_json(views)
         return
     emit_table(
-        ("CLIENT", "PARTNER", "METHOD", "SCOPES", "STATUS"),
-        [(v["client_id"], v["partner_id"], v["auth_method"], v["scopes"], v["status"])
-         for v in views],
+        ("CLIENT", "PARTNER", "METHOD", "SENDER", "SCOPES", "STATUS"),
+        [(v["client_id"], v["partner_id"], v["auth_method"], v["sender_constraint"],
+          v["scopes"], v["status"]) for v in views],
     )  # fmt: skip
+
+
+@clients.command("constrain")
+@click.argument("client_id")
+@click.option(
+    "--sender-constraint", required=True, type=click.Choice(SENDER_CONSTRAINTS),
+    help="dpop: tokens bound to the client's key (RFC 9449); none: bearer tokens (opt-out).",
+)  # fmt: skip
+@json_option
+@pass_cli
+def clients_constrain(cli: CliContext, client_id: str, sender_constraint: str,
+                      as_json: bool) -> None:  # fmt: skip
+    """Change CLIENT_ID's sender constraint; binding it to DPoP revokes its tokens at once."""
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        client, revoked = service.constrain_client(
+            session, runtime.clock, cli.operator, client_id=client_id,
+            sender_constraint=sender_constraint, request_id=cli.request_id,
+        )  # fmt: skip
+        view = service.describe(client) | {"tokens_revoked": revoked}
+    if as_json:
+        emit_json(view)
+    else:
+        click.echo(f"client {client_id} is now {sender_constraint}"
+                   + (f"; {revoked} token(s) revoked" if revoked else ""))  # fmt: skip
 
 
 @clients.command("disable")

@@ -25,7 +25,9 @@ from gateway.oauth.models import (
     ACTIVE,
     CLIENT_SECRET_BASIC,
     DISABLED,
+    DPOP,
     PRIVATE_KEY_JWT,
+    SENDER_CONSTRAINTS,
     AccessToken,
     OAuthClient,
 )
@@ -93,12 +95,15 @@ def add_client(
     scopes: str,
     jwks_text: str | None = None,
     with_secret: bool = False,
+    sender_constraint: str = DPOP,
     request_id: str | None = None,
 ) -> tuple[OAuthClient, str | None]:
     """Register a client; returns it and, for a secret client, the secret — the only time
-    it is ever available."""
+    it is ever available. Its tokens are DPoP-bound unless ``sender_constraint`` is
+    ``none``."""
     if (jwks_text is None) == (not with_secret):
         raise InvalidInput("give exactly one of --jwks FILE or --secret")
+    _check_sender_constraint(sender_constraint)
     granted = parse_scopes(scopes)
     jwks = parse_public_jwks(jwks_text) if jwks_text is not None else None
     partner = get_partner(session, partner_id)
@@ -112,6 +117,7 @@ def add_client(
         auth_method=CLIENT_SECRET_BASIC if with_secret else PRIVATE_KEY_JWT,
         jwks=json.dumps(jwks, sort_keys=True) if jwks else None,
         secret_hash=hash_secret(secret) if secret else None,
+        sender_constraint=sender_constraint,
         status=ACTIVE,
         created_at=isoformat(clock.now()),
     )
@@ -123,7 +129,11 @@ def add_client(
             actor=actor,
             subjects=(Subject("partner", partner.id), Subject("client", client.client_id)),
             request_id=request_id,
-            details={"scopes": client.scopes, "auth_method": client.auth_method},
+            details={
+                "scopes": client.scopes,
+                "auth_method": client.auth_method,
+                "sender_constraint": sender_constraint,
+            },  # fmt: skip
         ),
         clock=clock,
     )
@@ -172,6 +182,51 @@ def disable_client(
     return client
 
 
+def constrain_client(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    *,
+    client_id: str,
+    sender_constraint: str,
+    request_id: str | None = None,
+) -> tuple[OAuthClient, int]:
+    """Change a client's sender constraint. Binding it to DPoP revokes every token it holds,
+    so no bearer token of a DPoP client outlives the change; returns the client and how many
+    tokens were revoked."""
+    _check_sender_constraint(sender_constraint)
+    client = get_client(session, client_id)
+    if client.status != ACTIVE:
+        raise Conflict(f"client {client_id!r} is disabled")
+    if client.sender_constraint == sender_constraint:
+        raise Conflict(f"client {client_id!r} is already {sender_constraint}")
+    client.sender_constraint = sender_constraint
+    revoked = 0
+    if sender_constraint == DPOP:
+        revoked = session.execute(
+            update(AccessToken)
+            .where(AccessToken.client_id == client_id, AccessToken.revoked_at.is_(None))
+            .values(revoked_at=int(clock.now().timestamp()))
+        ).rowcount
+    record(
+        session,
+        Event(
+            action="client.constrain",
+            actor=actor,
+            subjects=(Subject("partner", client.partner_id), Subject("client", client_id)),
+            request_id=request_id,
+            details={"sender_constraint": sender_constraint, "tokens_revoked": revoked},
+        ),
+        clock=clock,
+    )
+    return client, revoked
+
+
+def _check_sender_constraint(value: str) -> None:
+    if value not in SENDER_CONSTRAINTS:
+        raise InvalidInput(f"sender constraint: choose {' or '.join(SENDER_CONSTRAINTS)}")
+
+
 def cut_off_partner(session: Session, clock: Clock, partner_id: str) -> dict[str, int]:
     """Disable every client of a partner and revoke every token it holds (part of the
     partner's revocation, in the same transaction)."""
@@ -196,6 +251,7 @@ def describe(client: OAuthClient) -> dict[str, Any]:
         "partner_id": client.partner_id,
         "scopes": client.scopes,
         "auth_method": client.auth_method,
+        "sender_constraint": client.sender_constraint,
         "key_ids": [k.get("kid") for k in jwks["keys"]] if jwks else None,
         "status": client.status,
         "created_at": client.created_at,

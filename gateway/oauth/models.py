@@ -10,6 +10,12 @@ from gateway.db import Base
 ACTIVE = "active"
 DISABLED = "disabled"
 
+# A client's sender constraint (RFC 9449): its tokens are DPoP-bound, or — an operator's
+# explicit opt-out, for a reseller that cannot sign proofs yet — plain bearer tokens.
+DPOP = "dpop"
+NONE = "none"
+SENDER_CONSTRAINTS = (DPOP, NONE)
+
 PRIVATE_KEY_JWT = "private_key_jwt"
 CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105 - a method name, not a secret
 
@@ -23,6 +29,7 @@ class OAuthClient(Base):
     auth_method: Mapped[str] = mapped_column(String(32))
     jwks: Mapped[str | None] = mapped_column(Text)  # the reseller's public JWK set
     secret_hash: Mapped[str | None] = mapped_column(String(200))  # never the secret itself
+    sender_constraint: Mapped[str] = mapped_column(String(8), default=DPOP)
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
     created_at: Mapped[str] = mapped_column(String(27))
     disabled_at: Mapped[str | None] = mapped_column(String(27))
@@ -53,4 +60,14 @@ class UsedAssertion(Base):
 
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class UsedDPoPProof(Base):
+    """DPoP proofs already used (RFC 9449 §11.1), by a hash of the signing key's thumbprint
+    and the proof's ``jti``; kept while the proof could still be accepted."""
+
+    __tablename__ = "used_dpop_proofs"
+
+    proof_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)

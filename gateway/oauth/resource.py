@@ -40,6 +40,7 @@ from gateway.clock import today
 from gateway.db import RawTransaction
 from gateway.errors import PROBLEM_BASE, AuditUnavailable, problem_response
 from gateway.keystore import KeystoreError
+from gateway.oauth import dpop
 from gateway.oauth.clients import partner_scopes
 from gateway.oauth.keys import ALGORITHM, SigningKeys
 from gateway.oauth.live_state import live_facts
@@ -60,6 +61,7 @@ class VerifiedToken:
     client_id: str
     scopes: frozenset[str]
     expires_at: int
+    jkt: str | None = None  # the key a DPoP-bound token is bound to (RFC 9449 §6)
 
 
 @dataclass(frozen=True)
@@ -141,28 +143,44 @@ class TokenVerifier:
         if not all(checks):
             return None
         return VerifiedToken(
-            claims["jti"], claims["client_id"], frozenset(claims["scope"].split()), claims["exp"]
+            claims["jti"],
+            claims["client_id"],
+            frozenset(claims["scope"].split()),
+            claims["exp"],
+            dpop.jkt_of(claims),
         )
 
 
-def bearer_token() -> str | None:
-    """The access token from the Authorization header (RFC 6750 §2.1); the other two
-    ways of sending one (form body, query) are not accepted."""
+BEARER = "Bearer"
+DPOP = "DPoP"
+
+
+def presented_token() -> tuple[str, str] | None:
+    """The access token from the Authorization header and its scheme — ``Bearer`` (RFC 6750
+    §2.1) or ``DPoP`` (RFC 9449 §7.1); the other ways of sending one (form body, query) are
+    not accepted."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
+    for known in (BEARER, DPOP):
+        if scheme.lower() == known.lower() and value.strip():
+            return known, value.strip()
+    return None
 
 
 def challenge(rule: Rule | None, detail: str, status: int, scope: str | None = None) -> Response:
-    """An RFC 6750 §3 challenge with an RFC 9457 body."""
-    parts = [f'Bearer realm="{REALM}"']
+    """An RFC 6750 §3 / RFC 9449 §7.1 challenge with an RFC 9457 body: in the scheme the
+    token was sent in (``DPoP`` for a proof's failure), both schemes when none was sent."""
+    presented = presented_token()
+    scheme = DPOP if (rule in dpop.RULES or (presented and presented[0] == DPOP)) else BEARER
+    dpop_challenge = f'DPoP realm="{REALM}", algs="{" ".join(dpop.ALGORITHMS)}"'
+    parts = [f'Bearer realm="{REALM}"' if scheme == BEARER else dpop_challenge]
     if rule is not None and rule.error:
         parts.append(f'error="{rule.error}"')
         parts.append(f'error_description="{rule.detail}"')
     if scope:
         parts.append(f'scope="{scope}"')
+    if rule is None and presented is None:
+        parts.append(dpop_challenge)
     headers = {"WWW-Authenticate": ", ".join(parts)} if status in (401, 403) else None
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + (rule.name if rule else "token_missing"),
@@ -176,7 +194,8 @@ def challenge(rule: Rule | None, detail: str, status: int, scope: str | None = N
     return response
 
 
-MISSING = Rule("token_present", 401, None, "send an access token: Authorization: Bearer …",
+MISSING = Rule("token_present", 401, None,
+               "send an access token: Authorization: DPoP … with a DPoP proof, or Bearer …",
                lambda a, d: False)  # fmt: skip
 INSUFFICIENT = Rule("token_scope", 403, "insufficient_scope",
                     "the access token has none of the scopes this endpoint needs",
@@ -184,8 +203,9 @@ INSUFFICIENT = Rule("token_scope", 403, "insufficient_scope",
 
 
 def refusal(rule: Rule, *, action: str, actor: Actor, subjects: tuple[Subject, ...],
-            purpose: str | None = None) -> Event:  # fmt: skip
-    """The log entry of a refused request."""
+            purpose: str | None = None, request_id: str | None = None) -> Event:  # fmt: skip
+    """The log entry of a refused request (``request_id``: when built outside the request's
+    own thread, the id it had)."""
     return Event(
         action=action,
         actor=actor,
@@ -193,7 +213,7 @@ def refusal(rule: Rule, *, action: str, actor: Actor, subjects: tuple[Subject, .
         rule=rule.name,
         subjects=subjects,
         purpose=purpose,
-        request_id=g.get("request_id"),
+        request_id=request_id or g.get("request_id"),
     )
 
 
@@ -239,6 +259,9 @@ def require_token(action: str, scopes_any: Iterable[str] | None = None) -> Calla
                 recheck, announce = (
                     _recheck(events, runtime) if response.status_code < 300 else None
                 ) or (None, None)
+                proof: dpop.Proof | None = g.get("dpop_proof")
+                if proof is not None:
+                    recheck = _using_up(proof, recheck, events, now)
                 refused = current_app.extensions["group_commit"].write(
                     events, recheck=recheck, announce=announce
                 )
@@ -263,7 +286,9 @@ INTERNAL = Rule(FAILED_RULE, 500, None, "the gateway could not answer this reque
 CHANGED = Rule("customers_unchanged", 409, None,
                "the customers' sharing changed while the request was answered; ask again",
                lambda a, d: False)  # fmt: skip
-_RULES_BY_NAME = {rule.name: rule for rule in (*RULES, INTERNAL, CHANGED, MISSING, INSUFFICIENT)}
+_RULES_BY_NAME = {
+    rule.name: rule for rule in (*RULES, *dpop.RULES, INTERNAL, CHANGED, MISSING, INSUFFICIENT)
+}
 _GONE = _RULES_BY_NAME["customer_designated"]  # one customer no longer shareable: a plain 404
 
 
@@ -293,6 +318,9 @@ def _recheck(events: list[Event], runtime) -> tuple[Recheck, Announce] | None:  
     )  # fmt: skip
     action = events[-1].action if events else "request"
     partner = access.partner_id
+    # The recheck runs in whichever request's thread leads the commit: this request's id is
+    # taken now, not read from the leader's context then.
+    request_id = g.get("request_id")
 
     def announce(shared: dict) -> None:
         shared.setdefault(("disclosed", partner), set()).update(disclosed)
@@ -307,7 +335,7 @@ def _recheck(events: list[Event], runtime) -> tuple[Recheck, Announce] | None:  
         decision = decide(facts)
         if not decision.allowed:
             return refusal(decision.rule, action=action, actor=access.actor,
-                           subjects=access.subjects)  # fmt: skip
+                           subjects=access.subjects, request_id=request_id)  # fmt: skip
         if disclosed:
             from gateway.sharing.service import shareable_now
 
@@ -320,10 +348,29 @@ def _recheck(events: list[Event], runtime) -> tuple[Recheck, Announce] | None:  
                 rule = CHANGED if len(disclosed) > 1 else _GONE
                 return refusal(rule, action=action, actor=access.actor,
                                subjects=access.subjects
-                               + tuple(Subject("customer", c) for c in disclosed))  # fmt: skip
+                               + tuple(Subject("customer", c) for c in disclosed),
+                               request_id=request_id)  # fmt: skip
         return None
 
     return recheck, announce
+
+
+def _using_up(proof: dpop.Proof, recheck: Recheck | None, events: list[Event],
+              now: int) -> Recheck:  # fmt: skip
+    """The request's DPoP proof is used up by the commit that logs it, allowed or not; if
+    another request, on any node, used it first, an allowed request is refused instead.
+    (Runs in whichever request's thread leads the commit: all it needs is taken now.)"""
+    access: Access | None = g.get("access")
+    last = events[-1]
+
+    def commit(connection: RawTransaction, shared: dict) -> Event | None:
+        first_use = dpop.use_up(connection, proof, now)
+        if not first_use and access is not None and last.outcome is Outcome.ALLOWED:
+            return refusal(dpop.PROOF_UNUSED, action=last.action, actor=access.actor,
+                           subjects=access.subjects, request_id=last.request_id)  # fmt: skip
+        return recheck(connection, shared) if recheck is not None else None
+
+    return commit
 
 
 def refused_response(event: Event) -> Response:
@@ -336,11 +383,12 @@ def refused_response(event: Event) -> Response:
 
 
 def _guarded(session, events, verifier, runtime, now, action, needed, view) -> Response:  # type: ignore[no-untyped-def]
-    token_string = bearer_token()
+    presented = presented_token()
     anonymous = Actor(ActorKind.CLIENT, UNAUTHENTICATED)
-    if token_string is None:
+    if presented is None:
         events.append(refusal(MISSING, action=action, actor=anonymous, subjects=()))
         return challenge(None, MISSING.detail, 401)
+    scheme, token_string = presented
     token = verifier.verify(token_string, now)
     if token is None:
         facts, partner_id = AccessFacts(False, False, False, False, False), None
@@ -356,9 +404,33 @@ def _guarded(session, events, verifier, runtime, now, action, needed, view) -> R
     if not decision.allowed:
         events.append(refusal(decision.rule, action=action, actor=actor, subjects=subjects))
         return challenge(decision.rule, decision.rule.detail, decision.rule.status)
+    try:
+        g.dpop_proof = _sender_check(token, scheme, token_string, now)
+    except dpop.ProofRefused as refused:
+        events.append(refusal(refused.rule, action=action, actor=actor, subjects=subjects))
+        return challenge(refused.rule, refused.rule.detail, refused.rule.status)
     if not token.scopes & needed:
         events.append(refusal(INSUFFICIENT, action=action, actor=actor, subjects=subjects))
         return challenge(INSUFFICIENT, INSUFFICIENT.detail, 403, scope=" ".join(sorted(needed)))
     g.access = Access(token=token, partner_id=partner_id, facts=facts, session=session,
                       events=events)  # fmt: skip
     return view()
+
+
+def _sender_check(token: VerifiedToken, scheme: str, token_string: str,
+                  now: int) -> dpop.Proof | None:  # fmt: skip
+    """RFC 9449 §7: a DPoP-bound token only as ``DPoP``, with a proof for this very request
+    (method, URL under the issuer, the token's hash) by the key the token is bound to; an
+    unbound token only as ``Bearer``. Raises :class:`dpop.ProofRefused` naming the check."""
+    if token.jkt is None:
+        if scheme != BEARER:
+            raise dpop.ProofRefused(dpop.TOKEN_AS_BEARER)
+        return None
+    if scheme != DPOP:
+        raise dpop.ProofRefused(dpop.TOKEN_AS_DPOP)
+    issuer = current_app.extensions["oauth"].endpoints.issuer
+    proof = dpop.verify(request.headers.getlist("DPoP"), method=request.method,
+                        url=issuer + request.path, now=now, access_token=token_string)  # fmt: skip
+    if proof.jkt != token.jkt:
+        raise dpop.ProofRefused(dpop.KEY_BOUND)
+    return proof

@@ -26,6 +26,7 @@ from typing import Any
 
 from authlib.common.security import generate_token
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin, grants
 from authlib.oauth2.rfc6749.errors import (
     InvalidClientError,
@@ -39,6 +40,7 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from flask import Flask, g
+from flask import request as http_request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -49,11 +51,13 @@ from gateway.audit.group_commit import Recheck
 from gateway.audit.spine import Event, Outcome
 from gateway.clock import Clock, today
 from gateway.db import Prepared, RawTransaction
+from gateway.oauth import dpop
 from gateway.oauth.keys import ALGORITHM, SigningKeys
 from gateway.oauth.live_state import client_facts, live_facts
 from gateway.oauth.models import (
     ACTIVE,
     CLIENT_SECRET_BASIC,
+    DPOP,
     PRIVATE_KEY_JWT,
     AccessToken,
     OAuthClient,
@@ -122,6 +126,8 @@ class TokenRequest:
     # A client assertion's id once its signature held: used up even if the request then
     # fails, so a refused assertion cannot be replayed (RFC 7523 §3 item 7).
     assertion: tuple[str, str, int] | None = None
+    # The DPoP proof the token is bound to (RFC 9449 §5); used up like an assertion id.
+    proof: dpop.Proof | None = None
     # Written by the commit that logs the request (see ``commit_writes``):
     token_row: dict[str, Any] | None = None  # the access token issued
     revoke_jti: str | None = None  # the access token revoked
@@ -172,9 +178,10 @@ class Client(ClientMixin):
 class IssuedToken(TokenMixin):
     """An issued access token's row, for introspection and revocation."""
 
-    def __init__(self, row: AccessToken, *, live: bool):
+    def __init__(self, row: AccessToken, *, live: bool, jkt: str | None = None):
         self.row = row
         self.live = live  # client active, partner active, NDA in force — now
+        self.jkt = jkt  # the DPoP key it is bound to, if any
 
     def check_client(self, client: Client) -> bool:
         return client.get_client_id() == self.row.client_id
@@ -341,12 +348,24 @@ def _require_consistent_client_id(oauth_request, client: Client) -> None:  # typ
         )
 
 
+class InvalidDPoPProofError(OAuth2Error):
+    """RFC 9449 §5: the token request's DPoP proof is missing or not valid."""
+
+    error = "invalid_dpop_proof"
+    status_code = 400
+
+
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    """RFC 6749 §4.4, for a reseller's confidential client, with two more checks: the
-    requested scopes must be within the client's grant (refused, not trimmed), and the
-    partner must have an NDA in force today (clause 22 paragraph 3)."""
+    """RFC 6749 §4.4, for a reseller's confidential client, with more checks: the requested
+    scopes must be within the client's grant (refused, not trimmed), the partner must have an
+    NDA in force today (clause 22 paragraph 3), and a client bound to DPoP must send a proof
+    (RFC 9449 §5), whose key the token is then bound to."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = [PRIVATE_KEY_JWT, CLIENT_SECRET_BASIC]
+
+    def __init__(self, request, server) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(request, server)
+        self.endpoints: Endpoints = server.endpoints
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
@@ -355,6 +374,22 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         if client.partner.nda_in_force(today(request.clock)) is None:
             request.refuse("nda_in_force")
             raise UnauthorizedClientError(description="the partner has no NDA in force today")
+        self.validate_dpop_proof(client, request)
+
+    def validate_dpop_proof(self, client: Client, request: TokenRequest) -> None:
+        """A proof, when sent, binds the token to its key — whatever the client's constraint
+        (binding is never weaker); a client registered as ``dpop`` must send one."""
+        values = http_request.headers.getlist("DPoP")
+        if not values and client.row.sender_constraint != DPOP:
+            return
+        try:
+            request.proof = dpop.verify(
+                values, method="POST", url=self.endpoints.token,
+                now=int(request.clock.now().timestamp()),
+            )  # fmt: skip
+        except dpop.ProofRefused as refused:
+            request.refuse(refused.rule.name)
+            raise InvalidDPoPProofError(description=refused.rule.detail) from None
 
     def validate_requested_scope(self) -> None:
         requested = set(scope_to_list(self.request.payload.scope) or [])
@@ -377,6 +412,12 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
     def get_audiences(self, client, user, scope) -> str:  # type: ignore[no-untyped-def]
         return self.endpoints.api_audience
 
+    def generate(self, grant_type, client, *args, **kwargs):  # type: ignore[no-untyped-def]
+        token = super().generate(grant_type, client, *args, **kwargs)
+        if current().proof is not None:
+            token["token_type"] = "DPoP"  # noqa: S105 - RFC 9449 §5, a scheme name
+        return token
+
     def access_token_generator(self, client, grant_type, user, scope):  # type: ignore[no-untyped-def]
         request = current()
         now = int(request.clock.now().timestamp())
@@ -390,6 +431,8 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
             "iat": now,
             "exp": now + self.lifetime,
         }
+        if request.proof is not None:
+            claims["cnf"] = {"jkt": request.proof.jkt}  # RFC 9449 §6.1
         kid, key = self.keys.current()
         request.issued = claims
         return jwt.encode({"alg": ALGORITHM, "typ": "at+jwt", "kid": kid}, claims, key)
@@ -409,7 +452,7 @@ def _token_row(token_string: str, keys: SigningKeys, endpoints: Endpoints) -> Is
     if row is None:
         return None
     facts, _ = live_facts(request.session, row.jti, row.client_id, request.clock)
-    return IssuedToken(row, live=decide(facts).allowed)
+    return IssuedToken(row, live=decide(facts).allowed, jkt=dpop.jkt_of(decoded.claims))
 
 
 class _SearchesEveryType:
@@ -440,9 +483,11 @@ class TokenIntrospection(_SearchesEveryType, IntrospectionEndpoint):
 
     def introspect_token(self, token: IssuedToken) -> dict[str, Any]:
         row = token.row
+        bound = {"token_type": "DPoP", "cnf": {"jkt": token.jkt}} if token.jkt else {}
         return {
             "active": True,
             "token_type": "Bearer",
+            **bound,  # RFC 9449 §6.2
             "client_id": row.client_id,
             "sub": row.client_id,
             "scope": row.scope,
@@ -505,6 +550,10 @@ def commit_writes(request: TokenRequest, event: Event) -> Recheck:
                 _USE_ASSERTION.execute(connection, {**key, "expires_at": expires_at}).close()
                 if secrets.randbelow(_PURGE_ONE_IN) == 0:  # housekeeping, now and then
                     _PURGE_ASSERTIONS.execute(connection, {"now": now}).close()
+        # The proof is used up allowed or not (as the assertion); a replay refuses the request.
+        used_before = request.proof is not None and not dpop.use_up(connection, request.proof, now)
+        if used_before and allowed:
+            return refused(dpop.PROOF_UNUSED.name)
         if not allowed:
             return None
         if request.token_row is not None:
@@ -557,6 +606,7 @@ def save_token(token: dict[str, Any], oauth_request) -> None:  # type: ignore[no
 
 def build_server(app: Flask, endpoints: Endpoints, keys: SigningKeys, lifetime: int):  # type: ignore[no-untyped-def]
     server = AuthorizationServer()
+    server.endpoints = endpoints  # for the grant's DPoP check (the token endpoint's URL)
     server.init_app(app, query_client=query_client, save_token=save_token)
     server.register_token_generator("default", AccessTokenGenerator(endpoints, keys, lifetime))
     server.register_client_auth_method(CLIENT_SECRET_BASIC, authenticate_client_secret_basic)

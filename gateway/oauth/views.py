@@ -18,6 +18,7 @@ from gateway.audit.group_commit import FAILED_RULE
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject
 from gateway.errors import AuditUnavailable, problem_response
 from gateway.keystore import KeystoreError
+from gateway.oauth import dpop
 from gateway.oauth.clients import partner_scopes
 from gateway.oauth.keys import SigningKeys
 from gateway.oauth.models import CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT
@@ -82,6 +83,7 @@ def metadata() -> Response:
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
             "service_documentation": f"{e.issuer}/openapi.json",
+            "dpop_signing_alg_values_supported": list(dpop.ALGORITHMS),  # RFC 9449 §5.1
         }
     )
 
@@ -135,6 +137,8 @@ def _logged(action: str, respond) -> Response:  # type: ignore[no-untyped-def]
     if refused is not None:
         if refused.rule == FAILED_RULE:  # its own writes could not be committed
             return _oauth_error(500, "server_error", "the request could not be processed")
+        if refused.rule.startswith("dpop_"):  # its proof was used by another request first
+            return _oauth_error(400, "invalid_dpop_proof", "the DPoP proof was used already")
         # The client changed, or its assertion was used, while the request was answered.
         if refused.rule == "nda_in_force":
             return _oauth_error(400, "unauthorized_client", "the partner has no NDA in force")

@@ -42,7 +42,11 @@ class OAuthError(Schema):
 
 class TokenResponse(Schema):
     access_token = fields.String(required=True, metadata={"description": "An RFC 9068 JWT."})
-    token_type = fields.String(required=True, metadata={"enum": ["Bearer"]})
+    token_type = fields.String(
+        required=True,
+        metadata={"enum": ["DPoP", "Bearer"],
+                  "description": "DPoP when the token is bound to the proof's key (RFC 9449)."},
+    )  # fmt: skip
     expires_in = fields.Integer(required=True)
     scope = fields.String(required=True)
 
@@ -76,7 +80,12 @@ def build(issuer: str) -> dict[str, Any]:
         "oauth2",
         {
             "type": "oauth2",
-            "description": "Client credentials; private_key_jwt or client_secret_basic.",
+            "description": (
+                "Client credentials; private_key_jwt (aud: the issuer) or client_secret_basic. "
+                "Tokens are DPoP-bound (RFC 9449) unless the client was registered without a "
+                "sender constraint: send them as 'Authorization: DPoP <token>' with a DPoP proof "
+                "for each request (htm, htu without query, iat, jti, ath)."
+            ),
             "flows": {
                 "clientCredentials": {
                     "tokenUrl": f"{issuer}/oauth/token",
@@ -108,13 +117,18 @@ def build(issuer: str) -> dict[str, Any]:
         "503": _problem("The access log cannot be written; nothing was disclosed."),
     }
     security = [{"oauth2": list(partner_scopes())}]
+    proof = {
+        "in": "header", "name": "DPoP", "required": False, "schema": {"type": "string"},
+        "description": "A DPoP proof (RFC 9449 §4) for this request; required with a "
+                       "DPoP-bound token, and at the token endpoint for a DPoP client.",
+    }  # fmt: skip
     purposes = sorted(JOINT_USE_PURPOSES)
     spec.path(
         path="/v1/customers",
         operations={
             "get": {
                 "summary": "The customers who designated the caller",
-                "parameters": [{"in": "query", "schema": CustomerListQuery}],
+                "parameters": [{"in": "query", "schema": CustomerListQuery}, proof],
                 "security": security,
                 "responses": {
                     "200": {"description": "One page.",
@@ -134,6 +148,7 @@ def build(issuer: str) -> dict[str, Any]:
                     {"in": "path", "name": "customer_id", "required": True,
                      "schema": {"type": "string"}},
                     {"in": "query", "schema": CustomerQuery},
+                    proof,
                 ],
                 "security": security,
                 "responses": {
@@ -159,6 +174,7 @@ def build(issuer: str) -> dict[str, Any]:
             operations={
                 "post": {
                     "summary": summary,
+                    "parameters": [proof] if ok else [],
                     "requestBody": {"required": True, "content": form},
                     "responses": {
                         "200": success,

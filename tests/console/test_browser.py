@@ -106,7 +106,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[dict]
         factories.designation(session, clock, "C-2", "acme")
         factories.designation(session, clock, "C-3", "bolt")
         acme, secret = clients.add_client(session, clock, factories.OPERATOR, partner_id="acme",
-                                          scopes="customers:contact", with_secret=True)  # fmt: skip
+                                          scopes="customers:contact", with_secret=True,
+                                          sender_constraint="none")  # fmt: skip
         acme_id = acme.client_id
         service.add_staff(session, clock, factories.OPERATOR, name="desk",
                           role="privacy_desk", password=PASSWORD)  # fmt: skip

@@ -426,6 +426,20 @@ def test_resellers_show_nda_state(app, operator, clock):
     assert states == {"fresh": "in_force", "soon": "lapsing", "old": "lapsed", "none": "lapsed"}
 
 
+def test_resellers_show_each_clients_sender_constraint(app, operator, clock):
+    with app.extensions["gateway"].transaction() as session:
+        factories.partner(session, clock, "acme")
+        bound, _ = clients.add_client(session, clock, factories.OPERATOR, partner_id="acme",
+                                      scopes="customers:contact", with_secret=True)  # fmt: skip
+        bearer, _ = clients.add_client(session, clock, factories.OPERATOR, partner_id="acme",
+                                       scopes="customers:contact", with_secret=True,
+                                       sender_constraint="none")  # fmt: skip
+    text = operator.get("/console/resellers").get_data(as_text=True)
+    assert f"<code>{bound.client_id}</code> (active, client_secret_basic, DPoP)" in text
+    after = text.split(f"<code>{bearer.client_id}</code>", 1)[1][:300]
+    assert "DPoP" not in after.split("</div>")[0] and "送信者制約なし" in after
+
+
 def test_public_notice_lists_items_purposes_and_resellers_in_force(app, clock):
     from gateway.partners import service as partners
 

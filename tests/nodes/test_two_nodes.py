@@ -55,12 +55,13 @@ class Nodes:
                 factories.designation(session, self.clock, f"C-{n}", "acme")
             secret_client, self.secret = clients.add_client(
                 session, self.clock, factories.OPERATOR, partner_id="acme",
-                scopes="customers:contact", with_secret=True,
+                scopes="customers:contact", with_secret=True, sender_constraint="none",
             )  # fmt: skip
             key_client, _ = clients.add_client(
                 session, self.clock, factories.OPERATOR, partner_id="acme",
                 scopes="customers:contact",
                 jwks_text=json.dumps({"keys": [self.key.as_dict(private=False)]}),
+                sender_constraint="none",
             )  # fmt: skip
         self.secret_client, self.key_client = secret_client.client_id, key_client.client_id
         self.servers = [

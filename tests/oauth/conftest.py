@@ -18,7 +18,7 @@ from joserfc.jwk import ECKey
 from gateway import create_app
 from gateway.audit.spine import Event
 from gateway.clock import FixedClock
-from gateway.oauth import clients
+from gateway.oauth import clients, dpop
 from gateway.oauth.clients import partner_scopes
 from gateway.oauth.keys import init_keys
 from gateway.oauth.resource import require_token
@@ -73,7 +73,7 @@ class Reseller:
     key: ECKey | None = None
 
 
-def _add_client(runtime, clock, partner_id, scopes, *, secret: bool) -> Reseller:
+def _add_client(runtime, clock, partner_id, scopes, *, secret: bool, dpop: bool) -> Reseller:
     key = None if secret else ECKey.generate_key("P-256", private=True)
     jwks = None
     if key is not None:
@@ -81,7 +81,7 @@ def _add_client(runtime, clock, partner_id, scopes, *, secret: bool) -> Reseller
     with runtime.transaction() as session:
         client, client_secret = clients.add_client(
             session, clock, factories.OPERATOR, partner_id=partner_id, scopes=scopes,
-            jwks_text=jwks, with_secret=secret,
+            jwks_text=jwks, with_secret=secret, sender_constraint="dpop" if dpop else "none",
         )  # fmt: skip
     return Reseller(partner_id, client.client_id, client_secret, key)
 
@@ -90,11 +90,13 @@ def _add_client(runtime, clock, partner_id, scopes, *, secret: bool) -> Reseller
 def make_reseller(app, clock):
     runtime = app.extensions["gateway"]
 
-    def make(partner_id="acme", *, scopes=" ".join(partner_scopes()), secret=True, **partner_kw):
+    def make(partner_id="acme", *, scopes=" ".join(partner_scopes()), secret=True, dpop=False,
+             **partner_kw):  # fmt: skip
+        """A reseller's client: secret or key, bearer tokens unless ``dpop``."""
         with runtime.transaction() as session:
             if session.get(factories.Partner, partner_id) is None:
                 factories.partner(session, clock, partner_id, **partner_kw)
-        return _add_client(runtime, clock, partner_id, scopes, secret=secret)
+        return _add_client(runtime, clock, partner_id, scopes, secret=secret, dpop=dpop)
 
     return make
 
@@ -147,3 +149,28 @@ def last_entry(app):
 
     with app.extensions["gateway"].transaction() as session:
         return session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).one()
+
+
+def dpop_proof(key, method: str, url: str, *, token: str | None = None,
+               header: dict | None = None, **claims) -> str:  # fmt: skip
+    """A DPoP proof (RFC 9449 §4.2) as a reseller's client makes one for each request; any
+    header member or claim can be overridden (``None`` drops a claim)."""
+    body = {"jti": uuid.uuid4().hex, "htm": method, "htu": url, "iat": int(time.time())}
+    if token is not None:
+        body["ath"] = dpop.token_hash(token)
+    body = {k: v for k, v in (body | claims).items() if v is not None}
+    fixed = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+    return jwt.encode(
+        fixed | (header or {}), body, key, algorithms=[(fixed | (header or {}))["alg"]]
+    )
+
+
+def get_dpop_token(http, reseller: Reseller, key, **form) -> str:
+    response = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"} | form,
+        headers=basic(reseller) | {"DPoP": dpop_proof(key, "POST", ISSUER + "/oauth/token")},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.json["token_type"] == "DPoP"
+    return response.json["access_token"]

@@ -48,7 +48,7 @@ def _issued(http, form, headers=None):
         "array-of-issuer",
         "injected-token-endpoint",
         "injected-issuer",
-    ],  # fmt: skip
+    ],
 )
 def test_an_audience_other_than_the_issuer_string_is_refused(http, app, make_reseller, aud):
     reseller = make_reseller(secret=False)
@@ -91,9 +91,14 @@ def _client_with_key(make_reseller, app, clock, key):
     jwks = json.dumps({"keys": [key.as_dict(private=False) | {"kid": "k1"}]})
     with runtime.transaction() as session:
         client, _ = clients.add_client(
-            session, clock, factories.OPERATOR, partner_id="acme", scopes="customers:contact",
+            session,
+            clock,
+            factories.OPERATOR,
+            partner_id="acme",
+            scopes="customers:contact",
             jwks_text=jwks,
-        )  # fmt: skip
+            sender_constraint="none",
+        )
     return Reseller("acme", client.client_id, None, key)
 
 
@@ -108,12 +113,19 @@ def _client_with_key(make_reseller, app, clock, key):
         ("ES384", lambda: ECKey.generate_key("P-384", private=True), False),
     ],
 )
-def test_only_fapi_algorithms_sign_an_assertion(http, app, make_reseller, clock, alg, make_key,
-                                                allowed):  # fmt: skip
+def test_only_fapi_algorithms_sign_an_assertion(
+    http, app, make_reseller, clock, alg, make_key, allowed
+):
     reseller = _client_with_key(make_reseller, app, clock, make_key())
     now = int(time.time())
-    claims = {"iss": reseller.client_id, "sub": reseller.client_id, "aud": ISSUER,
-              "iat": now, "exp": now + 60, "jti": f"alg-{alg}"}  # fmt: skip
+    claims = {
+        "iss": reseller.client_id,
+        "sub": reseller.client_id,
+        "aud": ISSUER,
+        "iat": now,
+        "exp": now + 60,
+        "jti": f"alg-{alg}",
+    }
     token = jwt.encode(
         {"alg": alg, "kid": "k1", "typ": "client-authentication+jwt"},
         claims,
@@ -141,8 +153,14 @@ def test_an_assertion_typed_for_client_authentication_is_accepted(http, make_res
 def test_an_assertion_without_a_typ_is_accepted(http, make_reseller):
     reseller = make_reseller(secret=False)
     now = int(time.time())
-    claims = {"iss": reseller.client_id, "sub": reseller.client_id, "aud": ISSUER,
-              "iat": now, "exp": now + 60, "jti": "untyped"}  # fmt: skip
+    claims = {
+        "iss": reseller.client_id,
+        "sub": reseller.client_id,
+        "aud": ISSUER,
+        "iat": now,
+        "exp": now + 60,
+        "jti": "untyped",
+    }
     untyped = jwt.encode({"alg": "ES256", "kid": "k1"}, claims, reseller.key, default_type=None)
     assert "typ" not in jwt.decode(untyped, reseller.key).header
     _issued(http, assertion_form(reseller) | {"client_assertion": untyped})
@@ -177,8 +195,9 @@ def test_a_token_type_hint_never_stops_the_search(http, make_reseller, endpoint,
 
     reseller = make_reseller()
     token = get_token(http, reseller)
-    response = http.post(endpoint, data={"token": token, "token_type_hint": hint},
-                         headers=basic(reseller))  # fmt: skip
+    response = http.post(
+        endpoint, data={"token": token, "token_type_hint": hint}, headers=basic(reseller)
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     if endpoint == "/oauth/introspect":
         assert response.json["active"] is True

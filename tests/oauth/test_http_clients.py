@@ -1,16 +1,20 @@
 """Off-the-shelf OAuth client libraries against the real gateway under gunicorn: Authlib's
-OAuth2Session with private_key_jwt, requests-oauthlib's BackendApplicationClient with a
-secret."""
+OAuth2Session with private_key_jwt and DPoP proofs made with joserfc (the README's example),
+requests-oauthlib's BackendApplicationClient with a secret (a client opted out of DPoP)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
+import uuid
 
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from joserfc import jwt
 from joserfc.jwk import ECKey
 from oauthlib.oauth2 import BackendApplicationClient
 from requests.auth import HTTPBasicAuth
@@ -41,47 +45,90 @@ def _partner_with_clients(runtime, clock):
     with runtime.transaction() as session:
         factories.partner(session, clock, "acme")
         key_client, _ = clients.add_client(
-            session, clock, factories.OPERATOR, partner_id="acme",
-            scopes="customers:contact customers:contract", jwks_text=jwks,
-        )  # fmt: skip
+            session,
+            clock,
+            factories.OPERATOR,
+            partner_id="acme",
+            scopes="customers:contact customers:contract",
+            jwks_text=jwks,
+        )
         secret_client, secret = clients.add_client(
-            session, clock, factories.OPERATOR, partner_id="acme",
-            scopes="customers:contact", with_secret=True,
-        )  # fmt: skip
+            session,
+            clock,
+            factories.OPERATOR,
+            partner_id="acme",
+            scopes="customers:contact",
+            with_secret=True,
+            sender_constraint="none",
+        )
     return (key_client.client_id, key), (secret_client.client_id, secret)
 
 
-def test_authlib_private_key_jwt_gets_introspects_and_revokes_a_token(server, runtime, clock):
+def _proof(key: ECKey, method: str, url: str, token: str | None = None) -> str:
+    """A DPoP proof, as the README shows a reseller making one."""
+    claims = {"jti": uuid.uuid4().hex, "htm": method, "htu": url, "iat": int(time.time())}
+    if token is not None:
+        digest = hashlib.sha256(token.encode("ascii")).digest()
+        claims["ath"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+    return jwt.encode(header, claims, key)
+
+
+def test_authlib_private_key_jwt_with_dpop_reads_and_a_copied_token_reads_nothing(
+    server, runtime, clock
+):
     (client_id, key), _ = _partner_with_clients(runtime, clock)
     metadata = requests.get(server.base_url + "/.well-known/oauth-authorization-server").json()
     token_url = metadata["token_endpoint"]
+    assert "ES256" in metadata["dpop_signing_alg_values_supported"]
 
     session = OAuth2Session(
-        client_id, key, token_endpoint_auth_method="private_key_jwt",
+        client_id,
+        key,
+        token_endpoint_auth_method="private_key_jwt",
         revocation_endpoint_auth_method="private_key_jwt",
         scope="customers:contact",
-    )  # fmt: skip
+    )
     # FAPI 2.0: the assertion's audience is the issuer; rfc7523bis: its explicit type.
     session.register_client_auth_method(
         PrivateKeyJWT(metadata["issuer"], headers={"typ": "client-authentication+jwt"}, alg="ES256")
     )
-    token = session.fetch_token(token_url, grant_type="client_credentials")
-    assert token["token_type"] == "Bearer" and token["scope"] == "customers:contact"
-
-    introspected = session.introspect_token(
-        metadata["introspection_endpoint"], token=token["access_token"]
-    ).json()
-    assert introspected["active"] is True and introspected["client_id"] == client_id
-
-    assert (
-        session.revoke_token(
-            metadata["revocation_endpoint"], token=token["access_token"]
-        ).status_code
-        == 200
+    dpop_key = ECKey.generate_key("P-256", private=True)
+    token = session.fetch_token(
+        token_url,
+        grant_type="client_credentials",
+        headers={"DPoP": _proof(dpop_key, "POST", token_url)},
     )
-    again = session.introspect_token(
-        metadata["introspection_endpoint"], token=token["access_token"]
-    ).json()
+    assert token["token_type"] == "DPoP" and token["scope"] == "customers:contact"
+
+    api = server.base_url + "/v1/customers"
+    access = token["access_token"]
+    read = requests.get(
+        api,
+        params={"purpose": "inquiry_response"},
+        headers={"Authorization": f"DPoP {access}", "DPoP": _proof(dpop_key, "GET", api, access)},
+    )
+    assert read.status_code == 200, read.text
+    assert read.json() == {"customers": [], "next_cursor": None}
+
+    copied = requests.get(
+        api, params={"purpose": "inquiry_response"}, headers={"Authorization": f"Bearer {access}"}
+    )
+    assert copied.status_code == 401 and copied.json()["rule"] == "token_dpop_scheme"
+    thief = ECKey.generate_key("P-256", private=True)
+    stolen = requests.get(
+        api,
+        params={"purpose": "inquiry_response"},
+        headers={"Authorization": f"DPoP {access}", "DPoP": _proof(thief, "GET", api, access)},
+    )
+    assert stolen.status_code == 401 and stolen.json()["rule"] == "dpop_key_bound"
+
+    introspected = session.introspect_token(metadata["introspection_endpoint"], token=access).json()
+    assert introspected["active"] is True and introspected["client_id"] == client_id
+    assert introspected["cnf"] == {"jkt": dpop_key.thumbprint()}
+
+    assert session.revoke_token(metadata["revocation_endpoint"], token=access).status_code == 200
+    again = session.introspect_token(metadata["introspection_endpoint"], token=access).json()
     assert again == {"active": False}
 
 

@@ -30,7 +30,7 @@ def test_no_request_begun_after_revoke_returned_succeeds(runtime, clock, gateway
         factories.designation(session, clock, "C-1", "acme")
         client, secret = clients.add_client(
             session, clock, factories.OPERATOR, partner_id="acme",
-            scopes="customers:contact", with_secret=True,
+            scopes="customers:contact", with_secret=True, sender_constraint="none",
         )  # fmt: skip
     server = GunicornServer.start(gateway_env, tmp_path / "gunicorn.log", workers=2, threads=4)
     try:

@@ -31,8 +31,12 @@ def test_openapi_declares_the_security_scheme_and_problem_shape(http):
     assert set(flow["scopes"]) == {"customers:contact", "customers:contract",
                                    "customers:inquiries"}  # fmt: skip
     operation = document["paths"]["/v1/customers"]["get"]
-    names = {p["name"] for p in operation["parameters"]}
-    assert names == {"purpose", "fields", "updated_since", "limit", "cursor"}
+    names = {(p["in"], p["name"]) for p in operation["parameters"]}
+    assert names == {("query", n) for n in ("purpose", "fields", "updated_since", "limit",
+                                            "cursor")} | {("header", "DPoP")}  # fmt: skip
+    assert "DPoP" in document["components"]["securitySchemes"]["oauth2"]["description"]
+    token_types = document["components"]["schemas"]["TokenResponse"]["properties"]["token_type"]
+    assert token_types["enum"] == ["DPoP", "Bearer"]
     assert "application/problem+json" in operation["responses"]["403"]["content"]
     assert set(document["components"]["schemas"]["Problem"]["properties"]) >= {
         "type", "title", "status", "detail",
