@@ -9,9 +9,12 @@ load generator (one thread, so it takes as little of the machine as it can). Cas
 
 - ``bare``: a Flask endpoint returning the same ~1 KB JSON from memory — this stack's ceiling;
 - ``read``: ``GET /v1/customers/{id}`` over every customer in turn, each with its durable log
-  record;
+  record, with a bearer token (a client opted out of DPoP);
 - ``list``: ``GET /v1/customers?limit=100`` (a 100-customer page);
-- ``token``: ``POST /oauth/token`` with a fresh ``private_key_jwt`` assertion each time.
+- ``read-dpop``: the same reads with a DPoP-bound token (the default for a client), a fresh
+  proof each (made before the run);
+- ``token``: ``POST /oauth/token`` with a fresh ``private_key_jwt`` assertion and DPoP proof
+  each time.
 
 Prints requests/s, p50 and p99 latency, and each gateway case as a ratio to ``bare``.
 These machines are noisy: read the ratios, not the absolute numbers.
@@ -158,32 +161,79 @@ end
     return script
 
 
-def _token_script(workdir: Path, client_id: str, key: ECKey, issuer: str, count: int) -> Path:
-    bodies = workdir / "assertions.txt"
-    now = int(time.time())
-    with bodies.open("w") as handle:
-        for _ in range(count):
-            claims = {"iss": client_id, "sub": client_id, "aud": issuer, "iat": now,
-                      "exp": now + 600, "jti": uuid.uuid4().hex}  # fmt: skip
-            assertion = jwt.encode(
-                {"alg": "ES256", "kid": "bench", "typ": "client-authentication+jwt"}, claims, key
-            )
-            handle.write(
-                "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3A"
-                f"oauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}\n"
-            )
-    script = workdir / "token.lua"
+def _requests_script(workdir: Path, name: str, method: str,
+                     requests_: list[tuple[str, dict[str, str], str]]) -> Path:  # fmt: skip
+    """A wrk script sending ``requests_`` (path, headers, body) in turn, each once."""
+    listing = workdir / f"{name}.txt"
+    with listing.open("w") as handle:
+        for path, headers, body in requests_:
+            fields = [path, body, *(f"{k}: {v}" for k, v in headers.items())]
+            handle.write("\t".join(fields) + "\n")
+    script = workdir / f"{name}.lua"
     script.write_text(f"""
-local bodies = {{}}
-for line in io.lines("{bodies}") do bodies[#bodies + 1] = line end
+local requests = {{}}
+for line in io.lines("{listing}") do
+  local fields = {{}}
+  for field in (line .. "\t"):gmatch("([^\t]*)\t") do fields[#fields + 1] = field end
+  local headers = {{["Content-Type"] = "application/x-www-form-urlencoded"}}
+  for i = 3, #fields do
+    local name, value = fields[i]:match("^([^:]+): (.*)$")
+    headers[name] = value
+  end
+  requests[#requests + 1] = wrk.format("{method}", fields[1], headers,
+                                       fields[2] ~= "" and fields[2] or nil)
+end
 local n = 0
 request = function()
   n = n + 1
-  return wrk.format("POST", "/oauth/token",
-    {{["Content-Type"] = "application/x-www-form-urlencoded"}}, bodies[(n % #bodies) + 1])
+  return requests[(n % #requests) + 1]
 end
 """)
     return script
+
+
+def _assertion_body(client_id: str, key: ECKey, issuer: str) -> str:
+    now = int(time.time())
+    claims = {"iss": client_id, "sub": client_id, "aud": issuer, "iat": now, "exp": now + 600,
+              "jti": uuid.uuid4().hex}  # fmt: skip
+    header = {"alg": "ES256", "kid": "bench", "typ": "client-authentication+jwt"}
+    assertion = jwt.encode(header, claims, key)
+    return (
+        "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3A"
+        f"oauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"
+    )
+
+
+def _proof(key: ECKey, method: str, url: str, token: str | None = None) -> str:
+    """A DPoP proof, made as a reseller's client makes one for each request."""
+    from gateway.oauth.dpop import token_hash
+
+    claims = {"jti": uuid.uuid4().hex, "htm": method, "htu": url, "iat": int(time.time())}
+    if token is not None:
+        claims["ath"] = token_hash(token)
+    return jwt.encode({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)},
+                      claims, key)  # fmt: skip
+
+
+def _token_script(workdir: Path, client_id: str, key: ECKey, issuer: str, count: int) -> Path:
+    """Token requests as a DPoP client makes them: a fresh assertion and a fresh proof each."""
+    token_url = issuer + "/oauth/token"
+    return _requests_script(workdir, "token", "POST", [
+        ("/oauth/token", {"DPoP": _proof(key, "POST", token_url)},
+         _assertion_body(client_id, key, issuer))
+        for _ in range(count)])  # fmt: skip
+
+
+def _dpop_reads_script(workdir: Path, key: ECKey, issuer: str, token: str, customers: int,
+                       count: int) -> Path:  # fmt: skip
+    """Single reads with a DPoP-bound token: a fresh proof for each request."""
+    requests_ = []
+    for n in range(count):
+        path = f"/v1/customers/C-{n % customers:08d}"
+        headers = {"Authorization": f"DPoP {token}",
+                   "DPoP": _proof(key, "GET", issuer + path, token)}  # fmt: skip
+        requests_.append((path + "?purpose=inquiry_response", headers, ""))
+    return _requests_script(workdir, "read-dpop", "GET", requests_)
 
 
 def _store(database: str, stack: ExitStack) -> tuple[Path, str, int, dict[str, str]]:
@@ -203,6 +253,10 @@ def _store(database: str, stack: ExitStack) -> tuple[Path, str, int, dict[str, s
         "GATEWAY_KEYS_DIR": str(workdir / "keys"),
         "GATEWAY_ISSUER": f"http://127.0.0.1:{port}",
         "GATEWAY_TOKEN_LIFETIME": "900",
+        # Limits counted as in production (node-wide store), set out of the way of the load.
+        "GATEWAY_RATE_LIMIT_STORAGE": f"gateway+node:///{workdir}/rate-limits.sqlite3",
+        "GATEWAY_RATE_LIMIT_PER_MINUTE": "1000000",
+        "GATEWAY_RATE_LIMIT_TOKENS_PER_MINUTE": "1000000",
     }
     return workdir, url, port, env
 
@@ -246,8 +300,15 @@ def run(database: str, args: argparse.Namespace, stack: ExitStack) -> list[Resul
             gateway.base_url + "/v1/customers?purpose=service_contact&limit=100", args,
             headers=bearer)))  # fmt: skip
         count = max(1000, int(args.duration * 3000))
-        script = _token_script(workdir, seeded["key_client"], key,
-                               gateway.base_url, count)  # fmt: skip
+        issuer = gateway.base_url
+        token_url = issuer + "/oauth/token"
+        bound = requests.post(token_url, data=_assertion_body(seeded["key_client"], key, issuer),
+                              headers={"DPoP": _proof(key, "POST", token_url), "Content-Type":
+                                       "application/x-www-form-urlencoded"},
+                              timeout=30).json()["access_token"]  # fmt: skip
+        script = _dpop_reads_script(workdir, key, issuer, bound, args.customers, count)
+        results.append(Result("read-dpop", database, *_wrk(gateway.base_url, args, script)))
+        script = _token_script(workdir, seeded["key_client"], key, issuer, count)
         results.append(Result("token", database, *_wrk(gateway.base_url, args, script)))
     finally:
         gateway.stop()

@@ -7,12 +7,14 @@ import re
 import uuid
 
 from flask import Flask, Response, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import logs
 from gateway.audit.group_commit import GroupCommit
 from gateway.clock import Clock
 from gateway.config import Config
 from gateway.errors import register_error_handlers
+from gateway.ratelimit.service import RateLimits
 from gateway.runtime import Runtime
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}\Z")
@@ -27,6 +29,12 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
     app.extensions["gateway"] = runtime
 
     app.extensions["group_commit"] = GroupCommit(runtime)
+    app.extensions["rate_limits"] = RateLimits(config)
+    if config.trusted_proxies:
+        # The client's address for the per-address limits: the one the nearest trusted proxy
+        # appended to X-Forwarded-For. Nothing else is taken from forwarded headers.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies,  # type: ignore[method-assign]
+                                x_proto=0, x_host=0, x_port=0, x_prefix=0)  # fmt: skip
 
     register_error_handlers(app)
     _register_request_ids(app)

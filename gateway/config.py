@@ -38,6 +38,11 @@ DEFAULT_PRIVACY_DESK_CONTACT = (
     "電話番号: 03-3526-6360\n"
     "受付時間: 月曜～金曜（祝日、年末年始は除く）10時～17時"
 )
+# Rate limits (per minute): a client's partner-API requests and tokens issued, and failed
+# authentication from one source address (README "Rate limits").
+DEFAULT_RATE_LIMIT_PER_MINUTE = 1200
+DEFAULT_RATE_LIMIT_TOKENS_PER_MINUTE = 30
+DEFAULT_RATE_LIMIT_FAILURES_PER_MINUTE = 20
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -55,6 +60,15 @@ class Config:
     checkpoint_every_seconds: int = DEFAULT_CHECKPOINT_EVERY_SECONDS
     controller_name: str = DEFAULT_CONTROLLER_NAME
     privacy_desk_contact: str = DEFAULT_PRIVACY_DESK_CONTACT
+    # Empty: a store every worker of this node shares; or a ``limits`` storage URI
+    # (``redis://host:6379/0``) that every node shares.
+    rate_limit_storage: str = ""
+    rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
+    rate_limit_tokens_per_minute: int = DEFAULT_RATE_LIMIT_TOKENS_PER_MINUTE
+    rate_limit_failures_per_minute: int = DEFAULT_RATE_LIMIT_FAILURES_PER_MINUTE
+    # Proxies in front of the gateway that append the client's address to X-Forwarded-For
+    # (0: the peer's address is the client's).
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -89,6 +103,19 @@ class Config:
             privacy_desk_contact=_text(
                 env, "GATEWAY_PRIVACY_DESK_CONTACT", DEFAULT_PRIVACY_DESK_CONTACT
             ),
+            rate_limit_storage=(env.get("GATEWAY_RATE_LIMIT_STORAGE") or "").strip(),
+            rate_limit_per_minute=_positive(
+                env, "GATEWAY_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE
+            ),
+            rate_limit_tokens_per_minute=_positive(
+                env, "GATEWAY_RATE_LIMIT_TOKENS_PER_MINUTE", DEFAULT_RATE_LIMIT_TOKENS_PER_MINUTE
+            ),
+            rate_limit_failures_per_minute=_positive(
+                env,
+                "GATEWAY_RATE_LIMIT_FAILURES_PER_MINUTE",
+                DEFAULT_RATE_LIMIT_FAILURES_PER_MINUTE,
+            ),
+            trusted_proxies=_count(env, "GATEWAY_TRUSTED_PROXIES", 0),
         )
 
 
@@ -132,6 +159,13 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit():
         raise ConfigurationError(f"{name} must be a whole number (0 turns it off)")
     return int(raw)
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _count(env, name, default)
+    if not 1 <= value <= 1_000_000:
+        raise ConfigurationError(f"{name} must be a whole number from 1 to 1000000")
+    return value
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:

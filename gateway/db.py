@@ -123,7 +123,16 @@ def write_lock(engine: Engine) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    descriptor = os.open(database + ".write-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    with file_lock(database + ".write-lock"):
+        yield
+
+
+@contextlib.contextmanager
+def file_lock(path: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (made owner-only if missing), on a descriptor of its
+    own: so it excludes other threads of this process as well as other processes, and a waiter
+    is woken the moment the holder lets go."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield

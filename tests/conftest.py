@@ -23,6 +23,9 @@ from gateway.clock import FixedClock
 from gateway.config import Config
 from gateway.runtime import Runtime
 from tests.postgres import PostgresServer, Unavailable
+from tests.redis import RedisServer
+from tests.redis import Unavailable as RedisUnavailable
+from tests.server import rate_limit_store
 
 START = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 _TEMPLATE = "gateway_template"
@@ -91,9 +94,24 @@ def clock() -> FixedClock:
     return FixedClock(START)
 
 
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server, for the rate limits shared across nodes. GATEWAY_REQUIRE_REDIS=1 (CI)
+    turns a Redis that cannot start into a failure instead of a skip."""
+    try:
+        server = RedisServer.start()
+    except RedisUnavailable as why:
+        if os.environ.get("GATEWAY_REQUIRE_REDIS"):
+            pytest.fail(f"Redis is required here but could not start: {why}")
+        pytest.skip(f"Redis tests skipped: {why}")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def config(database_url: str, tmp_path: Path) -> Config:
-    return Config(database_url=database_url, keys_dir=tmp_path / "keys", auto_migrate=False)
+    return Config(database_url=database_url, keys_dir=tmp_path / "keys", auto_migrate=False,
+                  rate_limit_storage=rate_limit_store(tmp_path))  # fmt: skip
 
 
 @pytest.fixture
@@ -110,6 +128,7 @@ def gateway_env(database_url: str, tmp_path: Path) -> dict[str, str]:
         "GATEWAY_DATABASE_URL": database_url,
         "GATEWAY_KEYS_DIR": str(tmp_path / "keys"),
         "GATEWAY_OPERATOR": "test-operator",
+        "GATEWAY_RATE_LIMIT_STORAGE": rate_limit_store(tmp_path),
     }
 
 

@@ -16,6 +16,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def rate_limit_store(folder: Path) -> str:
+    """A test's own node-wide rate-limit counters (the default lives in the system's
+    temporary directory, one file a deployment)."""
+    return f"gateway+node:///{folder}/rate-limits.sqlite3"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

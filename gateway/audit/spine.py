@@ -9,8 +9,9 @@ even if that lock were lost.
 
 Actions are ``noun.verb`` names; the vocabulary, which the privacy desk's reports read:
 
-- operators: ``partner.add``, ``partner.nda``, ``partner.revoke``, ``client.add``,
-  ``client.constrain``, ``client.disable``, ``key.init``, ``key.rotate``, ``customers.import``,
+- operators: ``partner.add``, ``partner.nda``, ``partner.revoke``, ``partner.limits``,
+  ``client.add``, ``client.constrain``, ``client.disable``, ``key.init``, ``key.rotate``,
+  ``customers.import``,
   ``customers.stop_use``, ``customers.resume_use``, ``designations.import``,
   ``designation.add``, ``designation.withdraw``;
 - resellers (actor: the OAuth client; subjects: ``partner``, ``client`` and, for data, each

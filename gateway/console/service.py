@@ -214,6 +214,17 @@ def sign_in(
     return result
 
 
+def sign_in_refused(session: Session, clock: Clock, *, rule: str, details: dict[str, Any],
+                    request_id: str | None) -> None:  # fmt: skip
+    """Log a sign-in refused before any account was looked at (a rate limit)."""
+    record(
+        session,
+        Event(action="console.login", actor=ANONYMOUS, outcome=Outcome.DENIED, rule=rule,
+              details=details, request_id=request_id),  # fmt: skip
+        clock=clock,
+    )
+
+
 def sign_out(session: Session, clock: Clock, *, name: str, request_id: str | None) -> None:
     account = session.get(StaffAccount, name)
     if account is not None:
@@ -393,7 +404,8 @@ def _entry_view(row: Any) -> dict[str, Any]:
 # a fixed list, because asking the log for its distinct actions reads all of it.
 KNOWN_ACTIONS = (
     "customers.list", "customers.read", "token.issue", "token.introspect", "token.revoke",
-    "partner.add", "partner.nda", "partner.revoke", "client.add", "client.constrain",
+    "partner.add", "partner.nda", "partner.revoke", "partner.limits", "client.add",
+    "client.constrain",
     "client.disable",
     "customers.import", "customers.stop_use", "customers.resume_use", "designations.import",
     "designation.add", "designation.withdraw", "key.init", "key.rotate", "audit.checkpoint",

@@ -49,6 +49,7 @@ from gateway.console.secret import session_secret
 from gateway.errors import AuditUnavailable, GatewayError
 from gateway.partners.service import revoke_partner
 from gateway.policy import JOINT_USE_PURPOSES
+from gateway.ratelimit.service import RULE as RATE_LIMIT_RULE
 from gateway.runtime import Runtime
 
 SESSION_LIFETIME = timedelta(hours=8)
@@ -236,6 +237,19 @@ def login() -> Any:
     name = request.form.get("name", "")[:200]
     password = request.form.get("password", "")[:2000]
     runtime = _runtime()
+    # Too many failed sign-ins from this address: refused before the password's slow hash.
+    limits = current_app.extensions["rate_limits"]
+    address = request.remote_addr or "unknown"
+    limited = limits.failures_allowed(address)
+    if limited is not None:
+        if limited.logged:
+            with runtime.transaction() as db:
+                service.sign_in_refused(db, runtime.clock, rule=RATE_LIMIT_RULE,
+                                        details=limited.details("address") | {"source": address},
+                                        request_id=g.request_id)  # fmt: skip
+        response = _page("login.html", 429, retry_after=limited.retry_after, next_page=next_page)
+        response.headers["Retry-After"] = str(limited.retry_after)
+        return response
     with runtime.reading() as db:
         password_ok = service.password_matches(db, name, password)
     with runtime.transaction() as db:
@@ -244,6 +258,7 @@ def login() -> Any:
         account = result.account
         staff = (account.name, account.session_generation) if result.ok and account else None
     if staff is None:
+        limits.failed(address)
         return _page("login.html", 401, failed=True, next_page=next_page)
     session.clear()  # a new session on sign-in: nothing carried over from before
     now = _now()

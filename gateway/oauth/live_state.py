@@ -7,6 +7,8 @@ request's data, and by introspection, so a revocation committed anywhere takes e
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from sqlalchemy import Connection, Date, and_, bindparam, exists, select
 from sqlalchemy.orm import Session
 
@@ -18,17 +20,23 @@ from gateway.partners.models import Nda, Partner
 from gateway.policy import AccessFacts
 
 
+class LiveState(NamedTuple):
+    facts: AccessFacts
+    partner_id: str | None
+    per_minute: int | None  # the reseller's own rate limit, if the operator set one
+
+
 def live_facts(
     session: Session | Connection | RawTransaction, jti: str, client_id: str, clock: Clock
-) -> tuple[AccessFacts, str | None]:
-    """A token's live state in one statement; returns the facts and the partner id."""
+) -> LiveState:
+    """A token's live state in one statement: the facts, the partner and its rate limit."""
     row = _LIVE_STATE.one_or_none(
         session, {"jti": jti, "client_id": client_id, "day": today(clock)}
     )
     if row is None:
-        return AccessFacts(False, False, False, False, False), None
-    revoked_at, partner_id, *client_state = row
-    return _facts(revoked_at is not None, *client_state), partner_id
+        return LiveState(AccessFacts(False, False, False, False, False), None, None)
+    revoked_at, partner_id, per_minute, *client_state = row
+    return LiveState(_facts(revoked_at is not None, *client_state), partner_id, per_minute)
 
 
 def client_facts(session: Session | Connection | RawTransaction, client_id: str,
@@ -66,6 +74,7 @@ _LIVE_STATE = Prepared(
     select(
         AccessToken.revoked_at,
         AccessToken.partner_id,
+        Partner.rate_limit_per_minute,
         OAuthClient.status,
         Partner.status,
         _NDA_IN_FORCE,

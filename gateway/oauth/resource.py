@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from joserfc.errors import JoseError
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit.group_commit import FAILED_RULE, Announce, Recheck
-from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject
+from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Scalar, Subject
 from gateway.clock import today
 from gateway.db import RawTransaction
 from gateway.errors import PROBLEM_BASE, AuditUnavailable, problem_response
@@ -46,6 +46,8 @@ from gateway.oauth.keys import ALGORITHM, SigningKeys
 from gateway.oauth.live_state import live_facts
 from gateway.oauth.server import Endpoints
 from gateway.policy import RULES, AccessFacts, Decision, Rule, decide
+from gateway.ratelimit.service import RULE as RATE_LIMIT_RULE
+from gateway.ratelimit.service import Refusal
 
 REALM = "joint-use-gateway"
 _CLOCK_SKEW = 60
@@ -203,7 +205,8 @@ INSUFFICIENT = Rule("token_scope", 403, "insufficient_scope",
 
 
 def refusal(rule: Rule, *, action: str, actor: Actor, subjects: tuple[Subject, ...],
-            purpose: str | None = None, request_id: str | None = None) -> Event:  # fmt: skip
+            purpose: str | None = None, request_id: str | None = None,
+            details: Mapping[str, Scalar] | None = None) -> Event:  # fmt: skip
     """The log entry of a refused request (``request_id``: when built outside the request's
     own thread, the id it had)."""
     return Event(
@@ -214,7 +217,23 @@ def refusal(rule: Rule, *, action: str, actor: Actor, subjects: tuple[Subject, .
         subjects=subjects,
         purpose=purpose,
         request_id=request_id or g.get("request_id"),
+        details=details or {},
     )
+
+
+RATE_LIMITED = Rule(RATE_LIMIT_RULE, 429, None,
+                    "too many requests from this client: retry after the time Retry-After gives",
+                    lambda a, d: False)  # fmt: skip
+
+
+def too_many_requests(limited: Refusal) -> Response:
+    """429 (RFC 6585 §4) with ``Retry-After`` and an RFC 9457 body naming the rule."""
+    return problem_response(
+        {"type": PROBLEM_BASE + RATE_LIMITED.name, "title": "Too Many Requests", "status": 429,
+         "detail": f"at most {limited.limit} requests a minute; retry after "
+                   f"{limited.retry_after} s", "rule": RATE_LIMITED.name},
+        headers={"Retry-After": str(limited.retry_after)},
+    )  # fmt: skip
 
 
 def require_token(action: str, scopes_any: Iterable[str] | None = None) -> Callable:
@@ -256,6 +275,8 @@ def require_token(action: str, scopes_any: Iterable[str] | None = None) -> Calla
                 # The log comes first: the response is released only once its entries are
                 # committed (with other requests' entries, in one commit), and only if the
                 # caller's state still allows it at that commit (see ``_recheck``).
+                if not events:  # a refusal over a rate limit that was counted, not logged
+                    return response
                 recheck, announce = (
                     _recheck(events, runtime) if response.status_code < 300 else None
                 ) or (None, None)
@@ -287,7 +308,8 @@ CHANGED = Rule("customers_unchanged", 409, None,
                "the customers' sharing changed while the request was answered; ask again",
                lambda a, d: False)  # fmt: skip
 _RULES_BY_NAME = {
-    rule.name: rule for rule in (*RULES, *dpop.RULES, INTERNAL, CHANGED, MISSING, INSUFFICIENT)
+    rule.name: rule
+    for rule in (*RULES, *dpop.RULES, INTERNAL, CHANGED, MISSING, INSUFFICIENT, RATE_LIMITED)
 }
 _GONE = _RULES_BY_NAME["customer_designated"]  # one customer no longer shareable: a plain 404
 
@@ -329,8 +351,8 @@ def _recheck(events: list[Event], runtime) -> tuple[Recheck, Announce] | None:  
         key = ("live_facts", access.token.jti, access.token.client_id)
         facts = shared.get(key)
         if facts is None:
-            facts, _ = live_facts(connection, access.token.jti, access.token.client_id,
-                                  runtime.clock)  # fmt: skip
+            facts = live_facts(connection, access.token.jti, access.token.client_id,
+                               runtime.clock).facts  # fmt: skip
             shared[key] = facts
         decision = decide(facts)
         if not decision.allowed:
@@ -391,9 +413,10 @@ def _guarded(session, events, verifier, runtime, now, action, needed, view) -> R
     scheme, token_string = presented
     token = verifier.verify(token_string, now)
     if token is None:
-        facts, partner_id = AccessFacts(False, False, False, False, False), None
+        facts, partner_id, per_minute = AccessFacts(False, False, False, False, False), None, None
     else:
-        facts, partner_id = live_facts(session, token.jti, token.client_id, runtime.clock)
+        facts, partner_id, per_minute = live_facts(session, token.jti, token.client_id,
+                                                   runtime.clock)  # fmt: skip
     decision: Decision = decide(facts)
     actor = Actor(ActorKind.CLIENT, token.client_id) if token and partner_id else anonymous
     subjects = (
@@ -409,6 +432,12 @@ def _guarded(session, events, verifier, runtime, now, action, needed, view) -> R
     except dpop.ProofRefused as refused:
         events.append(refusal(refused.rule, action=action, actor=actor, subjects=subjects))
         return challenge(refused.rule, refused.rule.detail, refused.rule.status)
+    limited = current_app.extensions["rate_limits"].partner_request(token.client_id, per_minute)
+    if limited is not None:
+        if limited.logged:  # the first refusal of this client this minute; the rest are counted
+            events.append(refusal(RATE_LIMITED, action=action, actor=actor, subjects=subjects,
+                                  details=limited.details("client")))  # fmt: skip
+        return too_many_requests(limited)
     if not token.scopes & needed:
         events.append(refusal(INSUFFICIENT, action=action, actor=actor, subjects=subjects))
         return challenge(INSUFFICIENT, INSUFFICIENT.detail, 403, scope=" ".join(sorted(needed)))

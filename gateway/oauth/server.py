@@ -44,6 +44,7 @@ from flask import request as http_request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from joserfc.jws import extract_compact
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -219,6 +220,20 @@ def query_client(client_id: str) -> Client | None:
         request.refuse("partner_active")
         return None
     return Client(row, partner)
+
+
+def claimed_client_id(http_request) -> str | None:  # type: ignore[no-untyped-def]
+    """The client a token request claims to be — unverified: the Basic user, or the ``sub``
+    of the client assertion — for a rate limit that only *tests* it before the slow checks
+    (only tokens actually issued count against a client)."""
+    try:
+        claimed, _ = extract_basic_authorization(http_request.headers)
+        if claimed is None and http_request.form.get("client_assertion"):
+            payload = extract_compact(http_request.form["client_assertion"].encode()).payload
+            claimed = json.loads(payload).get("sub")
+    except (JoseError, ValueError, TypeError, AttributeError, UnicodeError):
+        return None
+    return claimed if isinstance(claimed, str) and CLIENT_ID.fullmatch(claimed) else None
 
 
 def authenticate_client_secret_basic(query, oauth_request) -> Client | None:  # type: ignore[no-untyped-def]
@@ -451,7 +466,7 @@ def _token_row(token_string: str, keys: SigningKeys, endpoints: Endpoints) -> Is
     row = request.session.get(AccessToken, decoded.claims.get("jti"))
     if row is None:
         return None
-    facts, _ = live_facts(request.session, row.jti, row.client_id, request.clock)
+    facts = live_facts(request.session, row.jti, row.client_id, request.clock).facts
     return IssuedToken(row, live=decide(facts).allowed, jkt=dpop.jkt_of(decoded.claims))
 
 

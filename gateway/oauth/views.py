@@ -28,8 +28,11 @@ from gateway.oauth.server import (
     Endpoints,
     TokenRequest,
     build_server,
+    claimed_client_id,
     commit_writes,
 )
+from gateway.ratelimit.service import RULE as RATE_LIMIT_RULE
+from gateway.ratelimit.service import RateLimits, Refusal
 from gateway.runtime import Runtime
 
 blueprint = Blueprint("oauth", __name__)
@@ -121,7 +124,29 @@ def revoke() -> Response:
 def _logged(action: str, respond) -> Response:  # type: ignore[no-untyped-def]
     """Answer one authorization-server endpoint from a read snapshot, then log its outcome —
     and make its writes — in the log's group commit; nothing is answered until that commit
-    (see :func:`gateway.oauth.server.commit_writes`)."""
+    (see :func:`gateway.oauth.server.commit_writes`).
+
+    Rate limits come first, before any slow hash: an address with too many failed
+    authentications, or a client that was issued too many tokens, is answered 429; a failed
+    authentication then counts against the address, a token issued against its client."""
+    limits: RateLimits = current_app.extensions["rate_limits"]
+    address = request.remote_addr or "unknown"
+    limited, counted = limits.failures_allowed(address), "address"
+    claimed = claimed_client_id(request) if action == "token.issue" else None
+    if limited is None and claimed is not None:
+        limited, counted = limits.token_allowed(claimed), "client"
+    if limited is not None:
+        return _rate_limited(action, limited, counted, address, claimed)
+    answer, issued_to = _answered(action, respond)
+    if _error_code(answer) == "invalid_client":
+        limits.failed(address)
+    if issued_to is not None:
+        limits.token_issued(issued_to)
+    return answer
+
+
+def _answered(action: str, respond) -> tuple[Response, str | None]:  # type: ignore[no-untyped-def]
+    """The endpoint's answer, once logged, and the client a token was issued to."""
     runtime = current_app.extensions["gateway"]
     try:
         with runtime.reading() as session:
@@ -133,18 +158,52 @@ def _logged(action: str, respond) -> Response:  # type: ignore[no-untyped-def]
         )
     except (AuditUnavailable, SQLAlchemyError):
         current_app.logger.exception("access log unavailable; token endpoint refused")
-        return problem_response(AuditUnavailable("the access log cannot be written").problem())
+        answer = problem_response(AuditUnavailable("the access log cannot be written").problem())
+        return answer, None
     if refused is not None:
-        if refused.rule == FAILED_RULE:  # its own writes could not be committed
-            return _oauth_error(500, "server_error", "the request could not be processed")
-        if refused.rule.startswith("dpop_"):  # its proof was used by another request first
-            return _oauth_error(400, "invalid_dpop_proof", "the DPoP proof was used already")
-        # The client changed, or its assertion was used, while the request was answered.
-        if refused.rule == "nda_in_force":
-            return _oauth_error(400, "unauthorized_client", "the partner has no NDA in force")
-        # RFC 6749 §5.2: 401 for credentials sent in the Authorization header, else 400.
-        status = 401 if "Authorization" in request.headers else 400
-        return _oauth_error(status, "invalid_client", "client authentication failed")
+        return _refused(refused), None
+    return response, (context.client_id if context.issued else None)
+
+
+def _refused(refused: Event) -> Response:
+    """The answer to a request refused at its commit."""
+    if refused.rule == FAILED_RULE:  # its own writes could not be committed
+        return _oauth_error(500, "server_error", "the request could not be processed")
+    if refused.rule.startswith("dpop_"):  # its proof was used by another request first
+        return _oauth_error(400, "invalid_dpop_proof", "the DPoP proof was used already")
+    # The client changed, or its assertion was used, while the request was answered.
+    if refused.rule == "nda_in_force":
+        return _oauth_error(400, "unauthorized_client", "the partner has no NDA in force")
+    # RFC 6749 §5.2: 401 for credentials sent in the Authorization header, else 400.
+    status = 401 if "Authorization" in request.headers else 400
+    return _oauth_error(status, "invalid_client", "client authentication failed")
+
+
+def _rate_limited(action: str, limited: Refusal, counted: str, address: str,
+                  client_id: str | None) -> Response:  # fmt: skip
+    """429 in the RFC 6749 §5.2 shape, with ``Retry-After``; the first refusal of the minute
+    for this address or client is logged, with the count of the minute before."""
+    if limited.logged:
+        details = limited.details(counted) | ({"source": address} if counted == "address" else {})
+        actor = Actor(ActorKind.CLIENT, client_id if counted == "client" else UNAUTHENTICATED)
+        subjects = (Subject("client", client_id),) if counted == "client" and client_id else ()
+        event = Event(
+            action=action,
+            actor=actor,
+            outcome=Outcome.DENIED,
+            rule=RATE_LIMIT_RULE,
+            subjects=subjects,
+            request_id=g.get("request_id"),
+            details=details,
+        )
+        try:
+            current_app.extensions["group_commit"].write([event])
+        except (AuditUnavailable, SQLAlchemyError):
+            current_app.logger.exception("access log unavailable; rate-limit refusal unlogged")
+    response = _oauth_error(
+        429, "rate_limited", f"too many requests; retry after {limited.retry_after} s"
+    )
+    response.headers["Retry-After"] = str(limited.retry_after)
     return response
 
 
@@ -183,6 +242,8 @@ def _event(action: str, context: TokenRequest, response: Response, allowed: bool
 
 
 def _error_code(response: Response) -> str:
+    if response.status_code < 400:
+        return ""
     try:
         code = json.loads(response.get_data(as_text=True)).get("error", "error")
     except (ValueError, AttributeError):

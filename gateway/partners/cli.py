@@ -1,4 +1,4 @@
-"""``gateway partners add|nda|revoke|list``."""
+"""``gateway partners add|nda|revoke|limits|list``."""
 
 from __future__ import annotations
 
@@ -121,6 +121,31 @@ def revoke(cli: CliContext, partner_id: str, reason: str, as_json: bool) -> None
         click.echo(f"partner {partner_id} revoked at {view['revoked_at']}")
 
 
+@partners.command("limits")
+@click.argument("partner_id")
+@click.option("--per-minute", type=int, help="Partner-API requests a client may make a minute.")
+@click.option("--default", "use_default", is_flag=True,
+              help="Back to the gateway's default (GATEWAY_RATE_LIMIT_PER_MINUTE).")  # fmt: skip
+@json_option
+@pass_cli
+def limits(cli: CliContext, partner_id: str, per_minute: int | None, use_default: bool,
+           as_json: bool) -> None:  # fmt: skip
+    """Set PARTNER_ID's own rate limit on the partner API, per client; logged."""
+    if (per_minute is None) == (not use_default):
+        raise click.UsageError("give exactly one of --per-minute N or --default")
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        partner = service.set_limits(session, runtime.clock, cli.operator, partner_id=partner_id,
+                                     per_minute=per_minute, request_id=cli.request_id)  # fmt: skip
+        view = service.describe_partners([partner], runtime.clock)[0]
+    if as_json:
+        emit_json(view)
+    elif per_minute is None:
+        click.echo(f"partner {partner_id}: the default rate limit applies")
+    else:
+        click.echo(f"partner {partner_id}: {per_minute} requests a client a minute")
+
+
 @partners.command("list")
 @json_option
 @pass_cli
@@ -141,9 +166,10 @@ def list_(cli: CliContext, as_json: bool) -> None:
                 view["name"],
                 view["status"],
                 f"{nda['reference']} until {nda['expires_on']}" if nda else "none in force",
+                str(view["rate_limit_per_minute"] or "default"),
             )
         )
-    emit_table(("ID", "NAME", "STATUS", "NDA"), rows)
+    emit_table(("ID", "NAME", "STATUS", "NDA", "LIMIT/MIN"), rows)
 
 
 def _sha256_of(path: Path) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gateway.db import Base
@@ -22,6 +22,8 @@ class Partner(Base):
     created_at: Mapped[str] = mapped_column(String(27))
     revoked_at: Mapped[str | None] = mapped_column(String(27))
     revoke_reason: Mapped[str | None] = mapped_column(String(500))
+    # The reseller's own limit on partner-API requests a client a minute; None: the default.
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
 
     ndas: Mapped[list[Nda]] = relationship(
         back_populates="partner", order_by="Nda.signed_on", lazy="selectin"

@@ -49,6 +49,14 @@ class RevocationInput(StrictSchema):
     reason = _text(500)
 
 
+class LimitsInput(StrictSchema):
+    # None returns the reseller to the gateway's default (GATEWAY_RATE_LIMIT_PER_MINUTE).
+    per_minute = fields.Integer(
+        required=True, allow_none=True, strict=True,
+        validate=validate.Range(min=1, max=1_000_000),
+    )  # fmt: skip
+
+
 class NdaOutput(Schema):
     reference = fields.String()
     signed_on = fields.Date()
@@ -64,5 +72,6 @@ class PartnerOutput(Schema):
     created_at = fields.String()
     revoked_at = fields.String(allow_none=True)
     revoke_reason = fields.String(allow_none=True)
+    rate_limit_per_minute = fields.Integer(allow_none=True)
     nda_in_force = fields.Nested(NdaOutput, allow_none=True)
     ndas = fields.List(fields.Nested(NdaOutput))

@@ -16,7 +16,13 @@ from gateway.audit.spine import Actor, Event, Subject, record
 from gateway.clock import Clock, isoformat, today
 from gateway.errors import Conflict, NotFound
 from gateway.partners.models import ACTIVE, REVOKED, Nda, Partner
-from gateway.partners.schemas import NdaInput, PartnerInput, PartnerOutput, RevocationInput
+from gateway.partners.schemas import (
+    LimitsInput,
+    NdaInput,
+    PartnerInput,
+    PartnerOutput,
+    RevocationInput,
+)
 from gateway.validation import load
 
 
@@ -138,6 +144,34 @@ def revoke_partner(
     return partner
 
 
+def set_limits(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    *,
+    partner_id: str,
+    per_minute: int | None,
+    request_id: str | None = None,
+) -> Partner:
+    """Give a reseller its own limit on partner-API requests, per client and minute (``None``:
+    back to the gateway's default). It holds from the reseller's next request."""
+    data = load(LimitsInput(), {"per_minute": per_minute})
+    partner = get_partner(session, partner_id)
+    partner.rate_limit_per_minute = data["per_minute"]
+    record(
+        session,
+        Event(
+            action="partner.limits",
+            actor=actor,
+            subjects=(Subject("partner", partner.id),),
+            request_id=request_id,
+            details={"per_minute": data["per_minute"]},
+        ),
+        clock=clock,
+    )
+    return partner
+
+
 def list_partners(session: Session) -> list[Partner]:
     return list(session.execute(select(Partner).order_by(Partner.id)).scalars())
 
@@ -152,6 +186,7 @@ def describe_partners(partners: list[Partner], clock: Clock) -> list[dict[str, A
             "created_at": p.created_at,
             "revoked_at": p.revoked_at,
             "revoke_reason": p.revoke_reason,
+            "rate_limit_per_minute": p.rate_limit_per_minute,
             "nda_in_force": p.nda_in_force(day),
             "ndas": p.ndas,
         }

@@ -114,6 +114,7 @@ def build(issuer: str) -> dict[str, Any]:
         "400": _problem("Malformed request, undeclared purpose or a field not shared."),
         "401": _problem("No valid token, or it was revoked (RFC 6750 challenge)."),
         "403": _problem("No NDA in force, or fields outside the token's scopes."),
+        "429": _problem("Over the client's rate limit; Retry-After says when to ask again."),
         "503": _problem("The access log cannot be written; nothing was disclosed."),
     }
     security = [{"oauth2": list(partner_scopes())}]
@@ -180,6 +181,7 @@ def build(issuer: str) -> dict[str, Any]:
                         "200": success,
                         "400": _oauth_error("Refused (RFC 6749 §5.2)."),
                         "401": _oauth_error("Client authentication failed."),
+                        "429": _oauth_error("Over a rate limit; see Retry-After."),
                     },
                 }
             },

@@ -21,5 +21,5 @@ def test_http_benchmark_runs_and_reports_every_case(capsys):
                       "--connections", "4"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out
-    for case in ("bare", "read", "list100", "token"):
+    for case in ("bare", "read", "read-dpop", "list100", "token"):
         assert f"sqlite     {case}" in out

@@ -26,7 +26,7 @@ from gateway.oauth.keys import init_keys
 from gateway.runtime import Runtime
 from tests import factories
 from tests.console.conftest import PASSWORD
-from tests.server import GunicornServer
+from tests.server import GunicornServer, rate_limit_store
 
 pytestmark = pytest.mark.slow
 
@@ -92,6 +92,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[dict]
         "GATEWAY_DATABASE_URL": f"sqlite:///{home / 'gateway.db'}",
         "GATEWAY_KEYS_DIR": str(home / "keys"),
         "GATEWAY_OPERATOR": "test-operator",
+        "GATEWAY_RATE_LIMIT_STORAGE": rate_limit_store(home),
     }
     clock = SystemClock()
     runtime = Runtime.open(Config(database_url=env["GATEWAY_DATABASE_URL"],

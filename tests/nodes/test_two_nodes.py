@@ -30,7 +30,7 @@ from gateway.oauth import clients
 from gateway.oauth.keys import init_keys
 from gateway.runtime import Runtime
 from tests import factories
-from tests.server import GunicornServer, free_port
+from tests.server import GunicornServer, free_port, rate_limit_store
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,9 @@ class Nodes:
     def __init__(self, url: str, tmp_path) -> None:
         self.keys_dir = tmp_path / "keys"
         self.env = {"GATEWAY_DATABASE_URL": url, "GATEWAY_KEYS_DIR": str(self.keys_dir),
-                    "GATEWAY_OPERATOR": "test-operator"}  # fmt: skip
+                    "GATEWAY_OPERATOR": "test-operator",
+                    "GATEWAY_RATE_LIMIT_STORAGE": rate_limit_store(tmp_path),
+                    "GATEWAY_RATE_LIMIT_PER_MINUTE": "1000000"}  # fmt: skip
         self.runtime = Runtime.open(Config(database_url=url, keys_dir=self.keys_dir,
                                            auto_migrate=False), SystemClock())  # fmt: skip
         self.clock = self.runtime.clock

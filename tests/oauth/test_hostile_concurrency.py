@@ -95,7 +95,9 @@ def test_hostile_callers_never_fail_a_good_readers_request(runtime, clock, gatew
             session, clock, factories.OPERATOR, partner_id="acme", scopes="customers:contact",
             jwks_text=json.dumps({"keys": [key.as_dict(private=False) | {"kid": "k1"}]}),
         )  # fmt: skip
-    server = GunicornServer.start(gateway_env, tmp_path / "gunicorn.log", workers=2, threads=4)
+    # The readers' pace is not what is tested here: their client's limit is out of the way.
+    env = gateway_env | {"GATEWAY_RATE_LIMIT_PER_MINUTE": "1000000"}
+    server = GunicornServer.start(env, tmp_path / "gunicorn.log", workers=2, threads=4)
     issuer = server.base_url
     good: list[tuple[str, int]] = []
     hostile: list[int] = []
@@ -171,5 +173,7 @@ def test_hostile_callers_never_fail_a_good_readers_request(runtime, clock, gatew
         )
         every = session.scalar(select(AuditEntry.seq).order_by(AuditEntry.seq.desc()).limit(1))
     assert all(logged.get(request_id) == "allowed" for request_id, _ in good)
-    assert every >= len(good) + len(hostile)  # the hostile attempts were logged too
+    # The hostile attempts were logged too — but those over the failures' rate limit (429),
+    # which are counted and logged once a minute.
+    assert every >= len(good) + len([s for s in hostile if s != 429])
     assert verify_stored_chain(runtime.sessions).intact
