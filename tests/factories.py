@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -33,6 +34,32 @@ def partner(
             reference=f"NDA-{partner_id}", signed_on=signed_on, expires_on=expires_on,
         )  # fmt: skip
     return created
+
+
+def client(
+    session: Session,
+    clock: Clock,
+    partner_id: str = "acme",
+    *,
+    scopes: str = "customers:contact",
+    key: Any = None,
+    sender_constraint: str = "none",
+) -> tuple[str, str | None]:
+    """An OAuth client of ``partner_id``: with a generated secret, or — given ``key`` (a
+    joserfc key, registered with kid ``k1``) — for ``private_key_jwt``. Bearer tokens unless
+    ``sender_constraint="dpop"``. Returns its id and its secret (``None`` for a key client)."""
+    import json
+
+    from gateway.oauth import clients
+
+    jwks = None
+    if key is not None:
+        jwks = json.dumps({"keys": [key.as_dict(private=False) | {"kid": "k1"}]})
+    made, secret = clients.add_client(
+        session, clock, OPERATOR, partner_id=partner_id, scopes=scopes, jwks_text=jwks,
+        with_secret=key is None, sender_constraint=sender_constraint,
+    )  # fmt: skip
+    return made.client_id, secret
 
 
 def customer(session: Session, clock: Clock, customer_id: str = "C-0001", **fields: object) -> str:

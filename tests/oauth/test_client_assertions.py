@@ -80,26 +80,13 @@ def test_an_iat_in_the_future_is_refused(http, app, make_reseller):
 
 def _client_with_key(make_reseller, app, clock, key):
     """A private_key_jwt client whose registered key is ``key``."""
-    import json
-
-    from gateway.oauth import clients
     from tests import factories
     from tests.oauth.conftest import Reseller
 
-    runtime = app.extensions["gateway"]
     make_reseller(secret=False)  # the partner
-    jwks = json.dumps({"keys": [key.as_dict(private=False) | {"kid": "k1"}]})
-    with runtime.transaction() as session:
-        client, _ = clients.add_client(
-            session,
-            clock,
-            factories.OPERATOR,
-            partner_id="acme",
-            scopes="customers:contact",
-            jwks_text=jwks,
-            sender_constraint="none",
-        )
-    return Reseller("acme", client.client_id, None, key)
+    with app.extensions["gateway"].transaction() as session:
+        client_id, _ = factories.client(session, clock, "acme", key=key)
+    return Reseller("acme", client_id, None, key)
 
 
 @pytest.mark.parametrize(

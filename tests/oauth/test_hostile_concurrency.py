@@ -6,7 +6,6 @@ verifies, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 import uuid
@@ -17,7 +16,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from gateway.audit.service import verify_stored_chain
-from gateway.oauth import clients, dpop
+from gateway.oauth import dpop
 from gateway.oauth.keys import init_keys
 from tests import factories
 from tests.server import GunicornServer
@@ -91,10 +90,7 @@ def test_hostile_callers_never_fail_a_good_readers_request(runtime, clock, gatew
         factories.partner(session, clock, "acme")
         factories.customer(session, clock, "C-1")
         factories.designation(session, clock, "C-1", "acme")
-        client, _ = clients.add_client(
-            session, clock, factories.OPERATOR, partner_id="acme", scopes="customers:contact",
-            jwks_text=json.dumps({"keys": [key.as_dict(private=False) | {"kid": "k1"}]}),
-        )  # fmt: skip
+        client_id, _ = factories.client(session, clock, "acme", key=key, sender_constraint="dpop")
     # The readers' pace is not what is tested here: their client's limit is out of the way.
     env = gateway_env | {"GATEWAY_RATE_LIMIT_PER_MINUTE": "1000000"}
     server = GunicornServer.start(env, tmp_path / "gunicorn.log", workers=2, threads=4)
@@ -109,7 +105,7 @@ def test_hostile_callers_never_fail_a_good_readers_request(runtime, clock, gatew
         }
         token_url = issuer + "/oauth/token"
         token = requests.post(token_url, data=form | {
-            "client_assertion": _assertion(client.client_id, key, issuer)},
+            "client_assertion": _assertion(client_id, key, issuer)},
             headers={"DPoP": _proof(key, "POST", token_url)}, timeout=30,
         ).json()["access_token"]  # fmt: skip
         url = issuer + "/v1/customers/C-1"
@@ -132,7 +128,7 @@ def test_hostile_callers_never_fail_a_good_readers_request(runtime, clock, gatew
                     good.append((request_id, response.status_code))
 
         def attack() -> None:
-            attacks = _hostile_requests(issuer, issuer, client.client_id, key, token, replayed)
+            attacks = _hostile_requests(issuer, issuer, client_id, key, token, replayed)
             with requests.Session() as http:
                 while not stop.is_set():
                     method, target, headers, body = next(attacks)
@@ -167,7 +163,7 @@ def test_hostile_callers_never_fail_a_good_readers_request(runtime, clock, gatew
         logged = dict(
             session.execute(
                 select(AuditEntry.request_id, AuditEntry.outcome).where(
-                    AuditEntry.action == "customers.read", AuditEntry.actor_id == client.client_id
+                    AuditEntry.action == "customers.read", AuditEntry.actor_id == client_id
                 )
             ).all()
         )

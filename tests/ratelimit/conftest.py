@@ -14,7 +14,6 @@ from gateway import create_app
 from gateway.audit.spine import Event
 from gateway.clock import FixedClock
 from gateway.console.service import add_staff
-from gateway.oauth import clients
 from gateway.oauth.keys import init_keys
 from gateway.oauth.resource import require_token
 from tests import factories
@@ -62,16 +61,8 @@ def reseller(app, clock):
     with runtime.transaction() as session:
         factories.partner(session, clock, "acme")
         factories.partner(session, clock, "other")
-        client, secret = clients.add_client(
-            session,
-            clock,
-            factories.OPERATOR,
-            partner_id="acme",
-            scopes="customers:contact",
-            with_secret=True,
-            sender_constraint="none",
-        )
+        client = factories.client(session, clock, "acme")
         add_staff(
             session, clock, factories.OPERATOR, name="desk", role="privacy_desk", password=PASSWORD
         )
-    return client.client_id, secret
+    return client

@@ -10,7 +10,6 @@ import time
 import pytest
 import requests
 
-from gateway.oauth import clients
 from gateway.oauth.keys import init_keys
 from gateway.ratelimit.storage import NodeStorage
 from tests import factories
@@ -32,14 +31,7 @@ def test_the_default_store_holds_a_limit_across_the_workers_of_a_node(
     init_keys(runtime.config.keys_dir, int(time.time()))
     with runtime.transaction() as session:
         factories.partner(session, clock, "acme")
-        client, _ = clients.add_client(
-            session,
-            clock,
-            factories.OPERATOR,
-            partner_id="acme",
-            scopes="customers:contact",
-            with_secret=True,
-        )
+        client_id, _ = factories.client(session, clock, "acme")
     env = {k: v for k, v in gateway_env.items() if k != "GATEWAY_RATE_LIMIT_STORAGE"}
     env["GATEWAY_RATE_LIMIT_FAILURES_PER_MINUTE"] = "6"
     server = GunicornServer.start(env, tmp_path / "gunicorn.log", workers=3, threads=2)
@@ -50,7 +42,7 @@ def test_the_default_store_holds_a_limit_across_the_workers_of_a_node(
                 requests.post(
                     server.base_url + "/oauth/token",
                     data=TOKEN,
-                    headers=_bad_basic(client.client_id) | {"Connection": "close"},
+                    headers=_bad_basic(client_id) | {"Connection": "close"},
                     timeout=30,
                 ).status_code
             )
@@ -69,18 +61,11 @@ def test_a_shared_redis_holds_a_limit_across_nodes(config, clock, redis_server):
         runtime = nodes[0].extensions["gateway"]
         with runtime.transaction() as session:
             factories.partner(session, clock, "acme")
-            client, _ = clients.add_client(
-                session,
-                clock,
-                factories.OPERATOR,
-                partner_id="acme",
-                scopes="customers:contact",
-                with_secret=True,
-            )
+            client_id, _ = factories.client(session, clock, "acme")
         statuses = [
             nodes[n % 2]
             .test_client()
-            .post("/oauth/token", data=TOKEN, headers=_bad_basic(client.client_id))
+            .post("/oauth/token", data=TOKEN, headers=_bad_basic(client_id))
             .status_code
             for n in range(5)
         ]
