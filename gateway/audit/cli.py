@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from gateway.audit import anomalies as anomaly_rules
-from gateway.audit import reports
+from gateway.audit import reports, subjects
 from gateway.audit.checkpoint import CheckpointKeys, load_trusted
 from gateway.audit.export import (
     FORMATS,
@@ -35,6 +35,7 @@ from gateway.audit.window import Window, parse_bound
 from gateway.cli import EXIT_REFUSED, CliContext, emit_json, emit_table, fail, json_option, pass_cli
 from gateway.clock import isoformat
 from gateway.errors import AuditUnavailable, GatewayError, InvalidInput
+from gateway.runtime import Runtime
 
 
 @click.group("audit")
@@ -281,7 +282,8 @@ def export(cli: CliContext, fmt: str, output: Path | None, **filters: str | None
         **filters,  # type: ignore[arg-type]
     )
     runtime = cli.runtime
-    subjects = tuple(
+    _require_known(runtime, partner=selection.partner, customer=selection.customer)
+    about = tuple(
         Subject(kind, value)
         for kind, value in (("partner", selection.partner), ("customer", selection.customer))
         if value
@@ -290,7 +292,7 @@ def export(cli: CliContext, fmt: str, output: Path | None, **filters: str | None
         k: v for k, v in selection.as_dict().items() if v and k not in ("partner", "customer")
     }
     record_reading(
-        runtime, cli.operator, "audit.export", subjects=subjects,
+        runtime, cli.operator, "audit.export", subjects=about,
         details=details | {"format": fmt}, request_id=cli.request_id,
     )  # fmt: skip
     keys = _ensure_key(cli)
@@ -339,6 +341,17 @@ def export(cli: CliContext, fmt: str, output: Path | None, **filters: str | None
         )
 
 
+def _require_known(runtime: Runtime, *, partner: str | None = None,
+                   customer: str | None = None) -> None:  # fmt: skip
+    """An id the gateway has never seen is refused, with near matches, before anything is
+    logged or read: never a clean zero for a typo."""
+    with snapshot(runtime.engine) as connection:
+        if partner:
+            subjects.require_partner(connection, partner)
+        if customer:
+            subjects.require_customer(connection, customer)
+
+
 # --- reports ----------------------------------------------------------------------------------
 
 
@@ -355,6 +368,7 @@ def report_customer(cli: CliContext, customer_id: str, as_json: bool) -> None:
     """Every disclosure of CUSTOMER_ID's data — reseller, items, purpose, time, allowlist
     version — and every refused request (paragraph 6: who received my data?)."""
     runtime = cli.runtime
+    _require_known(runtime, customer=customer_id)
     record_reading(
         runtime, cli.operator, "audit.report", subjects=(Subject("customer", customer_id),),
         details={"report": "customer"}, request_id=cli.request_id,
@@ -364,8 +378,12 @@ def report_customer(cli: CliContext, customer_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(result)
         return
-    click.echo(f"customer {customer_id}: {len(result['disclosures'])} disclosures, "
-               f"{len(result['refusals'])} refusals")  # fmt: skip
+    if not result["disclosures"]:
+        click.echo(f"customer {customer_id}: no disclosures recorded since {result['log_since']}"
+                   f"; {len(result['refusals'])} refusals")  # fmt: skip
+    else:
+        click.echo(f"customer {customer_id}: {len(result['disclosures'])} disclosures, "
+                   f"{len(result['refusals'])} refusals")  # fmt: skip
     if result["recipients"]:
         click.echo("\nrecipients")
         emit_table(
@@ -400,6 +418,7 @@ def report_breach(cli: CliContext, partner_id: str, since: str, until: str, as_j
     time, count; and the totals for the regulator's report."""
     window = Window.parse(since, until)
     runtime = cli.runtime
+    _require_known(runtime, partner=partner_id)
     record_reading(
         runtime, cli.operator, "audit.report", subjects=(Subject("partner", partner_id),),
         details={"report": "breach", "since": window.start_at, "until": window.last_at},

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, select
 
 from gateway.audit.models import AuditEntry, AuditSubject
+from gateway.audit.subjects import log_since
 from gateway.audit.window import Window
 
 DATA_ACTIONS = ("customers.list", "customers.read")
@@ -91,6 +92,8 @@ def customer_report(connection: Connection, customer_id: str) -> dict[str, Any]:
             refusals.append(event | {"rule": row.rule})
     return {
         "customer_id": customer_id,
+        # What "no disclosures" is measured from: the log's first entry.
+        "log_since": log_since(connection),
         "disclosures": disclosures,
         "refusals": refusals,
         "recipients": [

@@ -38,7 +38,7 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 
 from gateway.audit import anomalies as anomaly_rules
-from gateway.audit import reports
+from gateway.audit import reports, subjects
 from gateway.audit.checkpoint import CheckpointKeys
 from gateway.audit.reading import snapshot
 from gateway.audit.service import verify_log
@@ -322,6 +322,16 @@ def log() -> Any:
         partner=_arg("partner"), customer=_arg("customer"), action=_arg("action", 64),
         outcome=outcome, purpose=purpose,
     )  # fmt: skip
+    with snapshot(_runtime().engine) as connection:
+        choices = subjects.partner_choices(connection)
+        for check in (
+            (lambda: subjects.require_partner(connection, filt.partner)) if filt.partner else None,
+            (lambda: subjects.require_customer(connection, filt.customer))
+            if filt.customer else None,
+        ):  # fmt: skip
+            unknown = _unknown(check) if check else None
+            if unknown is not None:
+                errors.append(unknown.detail)
     before_raw = request.args.get("before", "")
     before = int(before_raw) if before_raw.isdigit() and len(before_raw) <= 18 else None
     # Reading the log is an access too: logged before the page is read.
@@ -335,6 +345,7 @@ def log() -> Any:
         older = url_for("console.log") + "?" + urlencode(query | {"before": page.older})
     newest = url_for("console.log") + ("?" + urlencode(query) if query else "")
     return _page("log.html", page=page, args=request.args, errors=errors, older=older,
+                 choices=choices,
                  newest=newest if before else None, actions=service.KNOWN_ACTIONS,
                  purposes=sorted(JOINT_USE_PURPOSES), outcomes=service.OUTCOMES)  # fmt: skip
 
@@ -342,18 +353,37 @@ def log() -> Any:
 @blueprint.get("/reports/customer")
 @requires("report.customer", "report.customer")
 def customer_report() -> Any:
-    customer_id = _arg("customer_id")
-    result = None
+    customer_id, query = _arg("customer_id"), _arg("q", 200)
+    result, matches, unknown = None, None, None
+    runtime = _runtime()
     if customer_id:
+        with snapshot(runtime.engine) as connection:
+            unknown = _unknown(lambda: subjects.require_customer(connection, customer_id))
+    if customer_id and unknown is None:
         _record(dict(action="audit.report", actor=g.actor,
                      subjects=(Subject("customer", customer_id),),
                      details={"report": "customer", "via": "console"}))  # fmt: skip
-        with snapshot(_runtime().engine) as connection:
+        with snapshot(runtime.engine) as connection:
             result = reports.customer_report(connection, customer_id)
+    elif query:
+        # Searching the store by the customer's own data is a reading too: logged, with the
+        # number found, never the words searched for (they may be a name or a phone number).
+        with snapshot(runtime.engine) as connection:
+            matches = subjects.find_customers(connection, query)
+        _viewed("report.customer", search=True, found=len(matches))
     else:
         _viewed("report.customer")
-    return _page("customer_report.html", result=result, customer_id=customer_id or "",
-                 generated_at=_runtime().clock.now())  # fmt: skip
+    return _page("customer_report.html", 404 if unknown else 200, result=result,
+                 customer_id=customer_id or "", query=query or "", matches=matches,
+                 unknown=unknown, generated_at=runtime.clock.now())  # fmt: skip
+
+
+def _unknown(check: Callable[[], None]) -> subjects.UnknownSubject | None:
+    try:
+        check()
+    except subjects.UnknownSubject as refused:
+        return refused
+    return None
 
 
 @blueprint.get("/reports/breach")
@@ -361,8 +391,13 @@ def customer_report() -> Any:
 def breach_report() -> Any:
     partner_id, since, until = _arg("partner"), _arg("since", 40), _arg("until", 40)
     wants_csv = request.args.get("format") == "csv"
-    result, error = None, None
-    if partner_id and since and until:
+    result, error, unknown = None, None, None
+    runtime = _runtime()
+    with snapshot(runtime.engine) as connection:
+        choices = subjects.partner_choices(connection)
+        if partner_id:
+            unknown = _unknown(lambda: subjects.require_partner(connection, partner_id))
+    if partner_id and since and until and unknown is None:
         try:
             window = Window.parse(since, until)
         except GatewayError as refused:
@@ -373,16 +408,16 @@ def breach_report() -> Any:
                          details={"report": "breach", "since": window.start_at,
                                   "until": window.last_at, "via": "console",
                                   "format": "csv" if wants_csv else "html"}))  # fmt: skip
-            with snapshot(_runtime().engine) as connection:
+            with snapshot(runtime.engine) as connection:
                 result = reports.breach_report(connection, partner_id, window)
             if wants_csv:
                 return _breach_csv(result)
     else:
-        if partner_id or since or until:
+        if (partner_id or since or until) and unknown is None:
             error = "give the reseller, the first day and the last day"
         _viewed("report.breach")
-    return _page("breach_report.html", result=result, error=error,
-                 args=request.args)  # fmt: skip
+    return _page("breach_report.html", 404 if unknown else 200, result=result, error=error,
+                 unknown=unknown, choices=choices, args=request.args)  # fmt: skip
 
 
 def _cell(value: Any) -> str:

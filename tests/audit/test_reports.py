@@ -81,9 +81,72 @@ def test_customer_report_prints_a_table(cli, seeded):
     assert "customer_not_withheld" in result.stdout
 
 
-def test_a_customer_never_disclosed_has_an_empty_report(cli, seeded):
-    body = json.loads(cli("audit", "report", "customer", "C-404", "--json").stdout)
+def test_a_customer_never_disclosed_says_since_when_nothing_was_recorded(cli, seeded, clock):
+    from tests import factories
+
+    with seeded.transaction() as session:
+        factories.customer(session, clock, "C-QUIET")
+    body = json.loads(cli("audit", "report", "customer", "C-QUIET", "--json").stdout)
     assert (body["disclosures"], body["refusals"], body["recipients"]) == ([], [], [])
+    assert body["log_since"] == "2026-03-31T23:59:59.999999Z"
+    text_report = cli("audit", "report", "customer", "C-QUIET").stdout
+    assert "no disclosures recorded since 2026-03-31T23:59:59.999999Z" in text_report
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("report", "customer", "C-404"), "no customer 'C-404' is known to the gateway"),
+        (("report", "customer", "c-1"), "did you mean C-1?"),
+        (("report", "customer", "Ｃ-1"), "did you mean C-1?"),
+        (("report", "breach", "ACME", "--since", "2026-04-01", "--until", "2026-04-30"),
+         "did you mean acme?"),
+        (("report", "breach", "nobody", "--since", "2026-04-01", "--until", "2026-04-30"),
+         "no reseller 'nobody' is known to the gateway"),
+        (("export", "--customer", "c-1"), "did you mean C-1?"),
+        (("export", "--partner", "Bolt"), "did you mean bolt?"),
+    ],
+)
+def test_an_unknown_id_is_refused_with_near_matches_never_a_clean_zero(cli, seeded, clock, args,
+                                                                       message):  # fmt: skip
+    from tests import factories
+
+    with seeded.transaction() as session:
+        factories.customer(session, clock, "C-1")  # in the store as well as in the log
+        before = session.scalar(select(AuditEntry.seq).order_by(AuditEntry.seq.desc()).limit(1))
+    result = cli("audit", *args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    with seeded.transaction() as session:  # refused: nothing logged, nothing read
+        after = session.scalar(select(AuditEntry.seq).order_by(AuditEntry.seq.desc()).limit(1))
+    assert after == before
+
+
+def test_a_reseller_typed_by_its_company_name_is_suggested_by_id(cli, runtime, clock):
+    from tests import factories
+
+    with runtime.transaction() as session:
+        factories.partner(session, clock, "acme", name="Acme Sales K.K.")
+    result = cli("audit", "report", "breach", "Acme Sales", "--since", "2026-04-01",
+                 "--until", "2026-04-30")  # fmt: skip
+    assert result.exit_code == 1 and "did you mean acme?" in result.output
+
+
+def test_a_customer_found_by_their_own_data(runtime, clock):
+    from gateway.audit.subjects import find_customers
+    from tests import factories
+
+    with runtime.transaction() as session:
+        factories.customer(session, clock, "C-1", company_name="桜商事株式会社",
+                           email="taro@sakura.example", phone="03-1234-5678")  # fmt: skip
+        factories.customer(session, clock, "C-2", company_name="Bolt K.K.")
+    with snapshot(runtime.engine) as connection:
+        assert [m.customer_id for m in find_customers(connection, "桜商事")] == ["C-1"]
+        assert [m.customer_id for m in find_customers(connection, "TARO@SAKURA")] == ["C-1"]
+        assert [m.customer_id for m in find_customers(connection, "０３-1234")] == ["C-1"]
+        assert [m.customer_id for m in find_customers(connection, "bolt")] == ["C-2"]
+        assert find_customers(connection, "x") == []  # too short to search
 
 
 def test_breach_report_takes_whole_days_at_both_ends(cli, seeded):

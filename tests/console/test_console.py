@@ -255,6 +255,9 @@ def test_sessions_end_when_idle_and_when_old(app, desk, clock):
 
 
 def test_every_page_view_is_logged(app, desk, clock):
+    with app.extensions["gateway"].transaction() as session:
+        factories.partner(session, clock, "acme")
+        factories.customer(session, clock, "C-1")
     paths = {
         "/console/": ("console.view", "home"),
         "/console/log?customer=C-1&action=customers.read": ("audit.browse", None),
@@ -283,6 +286,46 @@ def test_every_page_view_is_logged(app, desk, clock):
     browse = entries(app, "audit.browse")[-1]
     assert json.loads(browse.subjects) == [["customer", "C-1"]]
     assert json.loads(browse.details)["action"] == "customers.read"
+
+
+def test_an_unknown_customer_or_reseller_is_said_so_with_near_matches(app, desk, clock):
+    with app.extensions["gateway"].transaction() as session:
+        factories.partner(session, clock, "acme", name="Acme Sales K.K.")
+        factories.customer(session, clock, "DEMO-0001", company_name="桜商事株式会社")
+    before = len(entries(app))
+    page = desk.get("/console/reports/customer?customer_id=demo-0001")
+    assert page.status_code == 404
+    text = page.get_data(as_text=True)
+    assert "no customer &#39;demo-0001&#39; is known to the gateway" in text
+    assert 'href="/console/reports/customer?customer_id=DEMO-0001"' in text
+    breach = desk.get(
+        "/console/reports/breach?partner=Acme+Sales&since=2026-03-01&until=2026-03-31"
+    )
+    assert breach.status_code == 404 and "did you mean acme?" in breach.get_data(as_text=True)
+    # Nothing was reported on a typo: the only entries are the page views.
+    assert {e.action for e in entries(app)[before:]} == {"console.view"}
+    log = desk.get("/console/log?customer=NO-SUCH-ID").get_data(as_text=True)
+    assert "no customer &#39;NO-SUCH-ID&#39; is known" in log
+    form = desk.get("/console/reports/breach").get_data(as_text=True)
+    assert '<option value="acme">Acme Sales K.K. (acme)</option>' in form
+
+
+def test_the_desk_finds_a_customer_by_their_own_data(app, desk, clock):
+    with app.extensions["gateway"].transaction() as session:
+        factories.customer(session, clock, "DEMO-0001", company_name="桜商事株式会社",
+                           phone="03-1234-5678")  # fmt: skip
+    text = desk.get("/console/reports/customer?q=桜商事").get_data(as_text=True)
+    assert 'href="/console/reports/customer?customer_id=DEMO-0001"' in text
+    search = entries(app, "console.view")[-1]
+    assert json.loads(search.details) == {"page": "report.customer", "search": True, "found": 1}
+    assert "桜商事" not in search.details  # the words searched for are not logged
+
+
+def test_a_customer_never_disclosed_is_said_so_since_the_log_began(app, desk, clock):
+    with app.extensions["gateway"].transaction() as session:
+        factories.customer(session, clock, "C-QUIET")
+    text = desk.get("/console/reports/customer?customer_id=C-QUIET").get_data(as_text=True)
+    assert 'id="none-recorded"' in text and "since 20" in text
 
 
 def _fill(app, clock, count: int) -> None:
