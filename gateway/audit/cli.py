@@ -5,7 +5,6 @@ verify · checkpoint · keys init|rotate · export · report customer · report 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -18,14 +17,7 @@ import click
 from gateway.audit import anomalies as anomaly_rules
 from gateway.audit import reports, subjects
 from gateway.audit.checkpoint import CheckpointKeys, load_trusted
-from gateway.audit.export import (
-    FORMATS,
-    ExportCount,
-    ExportFilter,
-    export_records,
-    render_csv,
-    render_jsonl,
-)
+from gateway.audit.export import FORMATS, ExportFilter, export_log
 from gateway.audit.reading import snapshot
 from gateway.audit.sealing import Schedule, schedule_of, seal
 from gateway.audit.service import checkpoint_of, record_reading, verify_log
@@ -190,7 +182,7 @@ def _print_verification(report: LogReport, as_json: bool, *, export: bool) -> No
 def checkpoint(cli: CliContext, if_due: bool, as_json: bool) -> None:
     """Seal the log now with a signed checkpoint (makes the checkpoint key on first use)."""
     runtime = cli.runtime
-    keys = _ensure_key(cli)
+    keys = ensure_checkpoint_key(cli)
     schedule: Schedule | None = schedule_of(runtime) if if_due else None
     with runtime.transaction() as session:
         sealed = seal(
@@ -218,7 +210,7 @@ def keys_group() -> None:
     """The checkpoint-signing key (separate from the token keys of 'gateway keys')."""
 
 
-def _ensure_key(cli: CliContext) -> CheckpointKeys:
+def ensure_checkpoint_key(cli: CliContext) -> CheckpointKeys:
     """The checkpoint key, made (and its making logged) on first use."""
     keys = _keys(cli)
     created, key_id = keys.init(isoformat(cli.runtime.clock.now()))
@@ -283,32 +275,9 @@ def export(cli: CliContext, fmt: str, output: Path | None, **filters: str | None
     )
     runtime = cli.runtime
     _require_known(runtime, partner=selection.partner, customer=selection.customer)
-    about = tuple(
-        Subject(kind, value)
-        for kind, value in (("partner", selection.partner), ("customer", selection.customer))
-        if value
+    anchor, count, chunks = export_log(
+        runtime, cli.operator, ensure_checkpoint_key(cli), selection, fmt, request_id=cli.request_id
     )
-    details = {
-        k: v for k, v in selection.as_dict().items() if v and k not in ("partner", "customer")
-    }
-    record_reading(
-        runtime, cli.operator, "audit.export", subjects=about,
-        details=details | {"format": fmt}, request_id=cli.request_id,
-    )  # fmt: skip
-    keys = _ensure_key(cli)
-    with runtime.transaction() as session:
-        anchor = checkpoint_of(
-            seal(
-                session,
-                runtime.clock,
-                keys,
-                actor=cli.operator,
-                trigger="export",
-                request_id=cli.request_id,
-            )  # type: ignore[arg-type]
-        )
-    count = ExportCount()
-    render = render_csv if fmt == "csv" else render_jsonl
     # The log names customers and resellers: an export file is owner-only, like the keys.
     target = (
         os.fdopen(
@@ -321,13 +290,8 @@ def export(cli: CliContext, fmt: str, output: Path | None, **filters: str | None
         else sys.stdout
     )
     try:
-        with snapshot(runtime.engine) as connection:
-            records = export_records(
-                connection, anchor, selection, exported_at=anchor.statement.at, count=count
-            )
-            with contextlib.closing(records), contextlib.closing(render(records)) as chunks:
-                for chunk in chunks:
-                    target.write(chunk)
+        for chunk in chunks:
+            target.write(chunk)
     finally:
         if output:
             target.close()

@@ -28,10 +28,11 @@ CSV (``--format csv``) is for reading: one row an entry with its ``prev_hash`` a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,12 +40,20 @@ from typing import Any
 from sqlalchemy import Connection, Select, select
 
 from gateway.audit import merkle
+from gateway.audit.checkpoint import CheckpointKeys
 from gateway.audit.models import AuditEntry, AuditSubject
-from gateway.audit.reading import STREAM_BATCH
-from gateway.audit.sealing import LogBroken
-from gateway.audit.service import ENTRY_SELECT_COLUMNS, stored_checkpoints
+from gateway.audit.reading import STREAM_BATCH, snapshot
+from gateway.audit.sealing import LogBroken, seal
+from gateway.audit.service import (
+    ENTRY_SELECT_COLUMNS,
+    checkpoint_of,
+    record_reading,
+    stored_checkpoints,
+)
+from gateway.audit.spine import Actor, Scalar, Subject
 from gateway.audit.verifier import ENTRY_COLUMNS, EXPORT_FORMAT, Checkpoint
 from gateway.clock import isoformat
+from gateway.runtime import Runtime
 
 FORMATS = ("jsonl", "csv")
 
@@ -103,6 +112,50 @@ class ExportFilter:
 class ExportCount:
     entries: int = 0
     subtrees: int = 0
+
+
+def export_log(
+    runtime: Runtime,
+    actor: Actor,
+    keys: CheckpointKeys,
+    selection: ExportFilter,
+    fmt: str,
+    *,
+    request_id: str | None = None,
+    details: Mapping[str, Scalar] | None = None,
+) -> tuple[Checkpoint, ExportCount, Iterator[str]]:
+    """An export, for the CLI and the console alike: logged first (``audit.export``, with its
+    filters), then anchored by a checkpoint sealed for it, then streamed — in one snapshot —
+    as the returned text chunks. Returns the anchor, the count (complete once the chunks are
+    consumed) and the chunks."""
+    about = tuple(
+        Subject(kind, value)
+        for kind, value in (("partner", selection.partner), ("customer", selection.customer))
+        if value
+    )
+    filters = {
+        k: v for k, v in selection.as_dict().items() if v and k not in ("partner", "customer")
+    }
+    record_reading(
+        runtime, actor, "audit.export", subjects=about, request_id=request_id,
+        details=filters | {"format": fmt} | dict(details or {}),
+    )  # fmt: skip
+    with runtime.transaction() as session:
+        sealed = seal(session, runtime.clock, keys, actor=actor, trigger="export",
+                      request_id=request_id)  # fmt: skip
+        assert sealed is not None  # without a schedule, seal always returns the checkpoint
+        anchor = checkpoint_of(sealed)
+    count = ExportCount()
+    render = render_csv if fmt == "csv" else render_jsonl
+
+    def chunks() -> Iterator[str]:
+        with snapshot(runtime.engine) as connection:
+            records = export_records(connection, anchor, selection,
+                                     exported_at=anchor.statement.at, count=count)  # fmt: skip
+            with contextlib.closing(records), contextlib.closing(render(records)) as rendered:
+                yield from rendered
+
+    return anchor, count, chunks()
 
 
 def export_records(

@@ -17,10 +17,11 @@ and against that checkpoint's Merkle edge: a checkpoint never signs a broken log
 
 The schedule (``GATEWAY_CHECKPOINT_EVERY_ENTRIES``, ``GATEWAY_CHECKPOINT_EVERY_SECONDS``):
 a checkpoint is due when that many entries, or that many seconds, have passed since the last
-one and at least one entry is unsealed. No daemon is mandatory. Each web worker can run a
-:class:`Sealer` thread (:func:`init_app`; started after fork, on the worker's first request)
-that looks every few seconds with one cheap read; the request path never waits for it except
-for the few milliseconds the head lock is held while sealing. Where no web worker runs,
+one and at least one entry is unsealed — and at once while the log was never sealed. No
+daemon is mandatory. Each web worker can run a :class:`Sealer` thread (:func:`init_app`;
+started after fork, on the worker's first request) that looks at once, then every few seconds,
+with one cheap read; the request path never waits for it except for the few milliseconds the
+head lock is held while sealing. Where no web worker runs,
 ``gateway audit checkpoint --if-due`` from cron does the same.
 """
 
@@ -72,10 +73,13 @@ class Schedule:
         return self.every_entries > 0 or self.every_seconds > 0
 
     def due(self, head_seq: int, last: AuditCheckpoint | None, now: datetime) -> str | None:
-        """Why a checkpoint is due (``entries`` or ``interval``), or None."""
+        """Why a checkpoint is due (``first``, ``entries`` or ``interval``), or None. A log
+        never sealed is sealed at once: nothing proves an unsealed log."""
         sealed = last.size if last is not None else 0
         if head_seq <= sealed:
             return None
+        if last is None:
+            return "first"
         if self.every_entries and head_seq - sealed >= self.every_entries:
             return "entries"
         if self.every_seconds and (
@@ -232,13 +236,16 @@ class Sealer:
             self._thread.join(timeout=self.poll + 5)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.poll):
+        # A first look at once (a log never sealed is sealed at start), then every poll.
+        while True:
             try:
                 seal_if_due(self.runtime, self.keys, self.schedule)
             except GatewayError as error:
                 log.warning("scheduled checkpoint not sealed: %s", error.detail)
             except Exception:  # noqa: BLE001 - a failed seal must not stop the next one
                 log.exception("scheduled checkpoint failed")
+            if self._stop.wait(self.poll):
+                return
 
 
 def schedule_of(runtime: Runtime) -> Schedule:

@@ -219,8 +219,14 @@ def sign_in_refused(session: Session, clock: Clock, *, rule: str, details: dict[
     """Log a sign-in refused before any account was looked at (a rate limit)."""
     record(
         session,
-        Event(action="console.login", actor=ANONYMOUS, outcome=Outcome.DENIED, rule=rule,
-              details=details, request_id=request_id),  # fmt: skip
+        Event(
+            action="console.login",
+            actor=ANONYMOUS,
+            outcome=Outcome.DENIED,
+            rule=rule,
+            details=details,
+            request_id=request_id,
+        ),  # fmt: skip
         clock=clock,
     )
 
@@ -418,6 +424,9 @@ KNOWN_ACTIONS = (
 
 
 def verification_status(connection: Connection) -> dict[str, Any]:
+    """What the seals cover: the last checkpoint, the unsealed tail since it (protected by the
+    hash chain only), and the last verification. ``sealed`` is ``never`` while no checkpoint
+    exists — nothing signed vouches for such a log, whatever the chain says."""
     checkpoint = connection.execute(
         select(AuditCheckpoint.size, AuditCheckpoint.at, AuditCheckpoint.key_id,
                AuditCheckpoint.head_hash, AuditCheckpoint.merkle_root)
@@ -429,9 +438,18 @@ def verification_status(connection: Connection) -> dict[str, Any]:
         .order_by(AuditEntry.seq.desc()).limit(1)
     ).first()  # fmt: skip
     head = connection.scalar(select(func.max(AuditEntry.seq))) or 0
+    sealed_size = checkpoint.size if checkpoint else 0
+    tail_since = None
+    if head > sealed_size:
+        tail_since = connection.scalar(
+            select(AuditEntry.at).where(AuditEntry.seq == sealed_size + 1)
+        )
     return {
         "head": head,
+        "sealed": "never" if checkpoint is None else ("all" if head == sealed_size else "tail"),
         "checkpoint": dict(checkpoint._mapping) if checkpoint else None,
+        "unsealed": head - sealed_size,
+        "unsealed_since": tail_since,
         "last_verification": (
             {"seq": verified.seq, "at": verified.at, "by": verified.actor_id}
             | json.loads(verified.details)

@@ -33,6 +33,7 @@ from flask import (
     render_template,
     request,
     session,
+    stream_with_context,
     url_for,
 )
 from flask.sessions import SecureCookieSessionInterface
@@ -40,6 +41,7 @@ from flask.sessions import SecureCookieSessionInterface
 from gateway.audit import anomalies as anomaly_rules
 from gateway.audit import reports, subjects
 from gateway.audit.checkpoint import CheckpointKeys
+from gateway.audit.export import ExportFilter, export_log
 from gateway.audit.reading import snapshot
 from gateway.audit.service import verify_log
 from gateway.audit.spine import Event, Outcome, Subject, record
@@ -487,6 +489,42 @@ def verification() -> Any:
     with snapshot(runtime.engine) as connection:
         status = service.verification_status(connection)
     return _page("verification.html", status=status, report=report)
+
+
+@blueprint.get("/verification/checkpoint-keys.json")
+@requires("verify", "checkpoint-keys")
+def checkpoint_keys() -> Any:
+    """The published checkpoint public keys, for an auditor's offline verification."""
+    keys = CheckpointKeys(_runtime().config.keys_dir)
+    if not keys.published_path.exists():
+        _viewed("checkpoint-keys", found=False)
+        return _page("refused.html", 404, reason="missing")
+    _viewed("checkpoint-keys")
+    return Response(
+        keys.published_path.read_bytes(),
+        mimetype="application/json",
+        headers={"Content-Disposition": 'attachment; filename="checkpoint-keys.json"'},
+    )
+
+
+@blueprint.post("/verification/export")
+@requires("verify", "export")
+def export() -> Any:
+    """The whole log as JSON lines, anchored by a checkpoint sealed for it: what an auditor
+    verifies offline with the public keys above. Logged first, as from the CLI."""
+    runtime = _runtime()
+    keys = CheckpointKeys(runtime.config.keys_dir)
+    if keys.current() is None:
+        _viewed("export", found=False)
+        return _page("refused.html", 409, reason="no-checkpoint-key")
+    anchor, _, chunks = export_log(runtime, g.actor, keys, ExportFilter(), "jsonl",
+                                   request_id=g.request_id, details={"via": "console"})  # fmt: skip
+    name = f"access-log-{anchor.statement.size}.jsonl"
+    return Response(
+        stream_with_context(chunks),
+        mimetype="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 # --- the operators ----------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import click
 from gunicorn.app.base import BaseApplication
 from sqlalchemy.orm import Session
 
+from gateway.audit.cli import ensure_checkpoint_key
+from gateway.audit.sealing import seal
 from gateway.cli import CliContext, pass_cli
 from gateway.console.models import StaffAccount
 from gateway.console.service import add_staff
@@ -30,11 +32,15 @@ def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool) -> No
     runtime = cli.runtime
     os.environ.setdefault("GATEWAY_ISSUER", f"http://{host}:{port}")
     init_keys(runtime.config.keys_dir, int(runtime.clock.now().timestamp()))
+    checkpoint_keys = ensure_checkpoint_key(cli)
     with runtime.transaction() as session:
         created = seed(session, runtime.clock)
         client = _demo_client(session, cli)
         staff = _demo_staff(session, cli)
-    click.echo(f"demo data ready ({len(created)} resellers created)")
+    with runtime.transaction() as session:  # a sealed log from the start
+        sealed = seal(session, runtime.clock, checkpoint_keys, actor=DEMO_ACTOR)
+    click.echo(f"demo data ready ({len(created)} resellers created); "
+               f"access log sealed through entry {sealed.size if sealed else 0}")  # fmt: skip
     if client is not None:
         client_id, secret = client
         click.echo(f"demo client for demo-reseller: {client_id} (bearer tokens, for curl; "

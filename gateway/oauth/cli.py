@@ -21,17 +21,25 @@ def keys() -> None:
 @json_option
 @pass_cli
 def keys_init(cli: CliContext, as_json: bool) -> None:
-    """Create the first signing key (does nothing if one exists)."""
+    """Create the first signing key, and the access log's checkpoint key, so that the log is
+    sealed from the start (each does nothing if it exists)."""
+    from gateway.audit.cli import ensure_checkpoint_key
+
     runtime = cli.runtime
     created, kid = init_keys(runtime.config.keys_dir, int(runtime.clock.now().timestamp()))
     if created:
         cli.log_key_change("key.init", kid)
+    checkpoint_key = ensure_checkpoint_key(cli).current()
+    checkpoint_kid = checkpoint_key[0] if checkpoint_key else None
     if as_json:
-        emit_json({"created": created, "kid": kid, "directory": str(runtime.config.keys_dir)})
-    elif created:
+        emit_json({"created": created, "kid": kid, "checkpoint_key_id": checkpoint_kid,
+                   "directory": str(runtime.config.keys_dir)})  # fmt: skip
+        return
+    if created:
         click.echo(f"signing key {kid} created in {runtime.config.keys_dir}")
     else:
         click.echo(f"signing key {kid} already in place; nothing to do")
+    click.echo(f"checkpoint key {checkpoint_kid} (seals the access log)")
 
 
 @keys.command("rotate")

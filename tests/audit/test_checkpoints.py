@@ -108,6 +108,24 @@ def test_the_schedule_seals_on_count_or_time(runtime, clock, keys, appended, wai
         assert sealed.size == first.size + appended + 1
 
 
+def test_a_log_never_sealed_is_sealed_at_once(runtime, clock, keys):
+    _requests(runtime, clock, 1)
+    sealed = seal_if_due(runtime, keys, Schedule(every_entries=1000, every_seconds=300))
+    assert sealed is not None and sealed.size == 2
+    with runtime.transaction() as session:
+        assert json.loads(session.get(AuditEntry, 2).details) == {"trigger": "first"}
+
+
+def test_keys_init_makes_the_checkpoint_key_too(cli, runtime):
+    result = cli("keys", "init", "--json")
+    assert result.exit_code == 0, result.output
+    made = json.loads(result.stdout)
+    assert made["created"] and made["checkpoint_key_id"]
+    assert CheckpointKeys(runtime.config.keys_dir).current()[0] == made["checkpoint_key_id"]
+    again = json.loads(cli("keys", "init", "--json").stdout)
+    assert again["checkpoint_key_id"] == made["checkpoint_key_id"]  # nothing made twice
+
+
 def test_processes_that_see_a_checkpoint_due_at_once_seal_it_once(runtime, clock, keys, config):
     _requests(runtime, clock, 10)
     schedule = Schedule(every_entries=5, every_seconds=0)
@@ -181,6 +199,8 @@ def test_the_sealing_thread_seals_when_due(runtime, clock, keys):
 
     from gateway.audit.sealing import Sealer
 
+    _requests(runtime, clock, 1)
+    first = _seal(runtime, keys).size  # sealed once: the schedule runs from here
     _requests(runtime, clock, 3)
     sealer = Sealer(runtime, keys, Schedule(every_entries=3, every_seconds=0), poll=0.02)
     sealer.start()
@@ -190,12 +210,12 @@ def test_the_sealing_thread_seals_when_due(runtime, clock, keys):
         while time.monotonic() < deadline:
             with runtime.transaction() as session:
                 sealed = session.scalar(select(func.max(AuditCheckpoint.size)))
-            if sealed:
+            if sealed > first:
                 break
             time.sleep(0.02)
     finally:
         sealer.stop()
-    assert sealed == 4
+    assert sealed == first + 4
     with runtime.transaction() as session:
-        entry = session.get(AuditEntry, 4)
+        entry = session.get(AuditEntry, sealed)
     assert (entry.action, json.loads(entry.details)) == ("audit.checkpoint", {"trigger": "entries"})

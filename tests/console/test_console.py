@@ -437,8 +437,20 @@ def test_customer_report_and_breach_csv(app, desk, clock):
     assert "email（電子メールアドレス）" in text
 
 
+def _seal_now(app, clock):
+    from gateway.audit.checkpoint import CheckpointKeys
+    from gateway.audit.sealing import seal
+
+    runtime = app.extensions["gateway"]
+    keys = CheckpointKeys(runtime.config.keys_dir)
+    keys.init(clock.now().isoformat())
+    with runtime.transaction() as session:
+        return seal(session, clock, keys, actor=factories.OPERATOR)
+
+
 def test_verify_now_records_the_verdict_and_shows_it(app, desk, clock):
     _fill(app, clock, 3)
+    _seal_now(app, clock)
     token = csrf_of(desk.get("/console/verification"))
     response = desk.post("/console/verification", data={"csrf_token": token})
     assert response.status_code == 200
@@ -447,6 +459,49 @@ def test_verify_now_records_the_verdict_and_shows_it(app, desk, clock):
     assert json.loads(verify.details)["intact"] is True
     status = desk.get("/console/verification").get_data(as_text=True)
     assert "staff:desk" in status and "intact" in status
+
+
+def test_a_log_never_sealed_is_not_shown_intact(app, desk, clock):
+    _fill(app, clock, 3)
+    status = desk.get("/console/verification").get_data(as_text=True)
+    assert 'class="sealed-never"' in status and "Not yet sealed" in status
+    token = csrf_of(desk.get("/console/verification"))
+    verdict = desk.post("/console/verification", data={"csrf_token": token}).get_data(as_text=True)
+    assert "Not yet sealed" in verdict and ">Intact<" not in verdict
+    assert 'class="warn verdict"' in verdict
+
+
+def test_the_page_says_what_the_seal_covers_and_what_it_does_not(app, desk, clock):
+    _fill(app, clock, 2)
+    sealed = _seal_now(app, clock)
+    _fill(app, clock, 3)
+    status = desk.get("/console/verification").get_data(as_text=True)
+    assert f"entries 1–{sealed.size}, signed {sealed.at}" in status
+    tail = status.split('id="unsealed">')[1].split("</dd>")[0]
+    assert f"({sealed.size + 1}–" in tail and "protected by the hash chain only" in tail
+
+
+def test_the_desk_downloads_the_public_keys_and_a_verifiable_export(app, desk, clock, tmp_path):
+    from gateway.audit.checkpoint import load_trusted
+    from gateway.audit.verifier import verify_export
+
+    _fill(app, clock, 4)
+    _seal_now(app, clock)
+    keys = desk.get("/console/verification/checkpoint-keys.json")
+    assert keys.status_code == 200 and "attachment" in keys.headers["Content-Disposition"]
+    assert "private" not in keys.get_data(as_text=True).lower()
+    token = csrf_of(desk.get("/console/verification"))
+    export = desk.post("/console/verification/export", data={"csrf_token": token})
+    assert export.status_code == 200
+    assert export.headers["Content-Disposition"].startswith('attachment; filename="access-log-')
+    lines = export.get_data(as_text=True).splitlines()
+    (tmp_path / "keys.json").write_bytes(keys.get_data())
+    report = verify_export(iter(lines), load_trusted(tmp_path / "keys.json"))
+    assert report.intact and report.complete
+    logged = entries(app, "audit.export")[-1]
+    assert logged.actor_id == "staff:desk" and json.loads(logged.details)["via"] == "console"
+    refused = desk.post("/console/verification/export", data={})
+    assert refused.status_code == 400  # no CSRF token: refused, nothing exported
 
 
 def test_resellers_show_nda_state(app, operator, clock):
