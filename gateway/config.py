@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.errors import ConfigurationError
 
@@ -43,6 +44,7 @@ DEFAULT_PRIVACY_DESK_CONTACT = (
 DEFAULT_RATE_LIMIT_PER_MINUTE = 1200
 DEFAULT_RATE_LIMIT_TOKENS_PER_MINUTE = 30
 DEFAULT_RATE_LIMIT_FAILURES_PER_MINUTE = 20
+DEFAULT_TIMEZONE = "Asia/Tokyo"
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -60,6 +62,12 @@ class Config:
     checkpoint_every_seconds: int = DEFAULT_CHECKPOINT_EVERY_SECONDS
     controller_name: str = DEFAULT_CONTROLLER_NAME
     privacy_desk_contact: str = DEFAULT_PRIVACY_DESK_CONTACT
+    # APPI art. 27(5)(iii) (since the 2022 amendment): the responsible party's address and, for
+    # a corporation, its representative. Empty: the notice says it is incomplete.
+    controller_address: str = ""
+    controller_representative: str = ""
+    # The company's calendar: the days and times the desk's reports show (log instants stay UTC).
+    timezone: str = DEFAULT_TIMEZONE
     # Empty: a store every worker of this node shares; or a ``limits`` storage URI
     # (``redis://host:6379/0``) that every node shares.
     rate_limit_storage: str = ""
@@ -69,6 +77,20 @@ class Config:
     # Proxies in front of the gateway that append the client's address to X-Forwarded-For
     # (0: the peer's address is the client's).
     trusted_proxies: int = 0
+
+    @classmethod
+    @property
+    def notice_missing(self) -> tuple[str, ...]:
+        """The settings the public notice still lacks (APPI art. 27(5)(iii))."""
+        settings = {
+            "GATEWAY_CONTROLLER_ADDRESS": self.controller_address,
+            "GATEWAY_CONTROLLER_REPRESENTATIVE": self.controller_representative,
+        }
+        return tuple(name for name, value in settings.items() if not value)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -103,6 +125,9 @@ class Config:
             privacy_desk_contact=_text(
                 env, "GATEWAY_PRIVACY_DESK_CONTACT", DEFAULT_PRIVACY_DESK_CONTACT
             ),
+            controller_address=_text(env, "GATEWAY_CONTROLLER_ADDRESS", ""),
+            controller_representative=_text(env, "GATEWAY_CONTROLLER_REPRESENTATIVE", ""),
+            timezone=_timezone(env.get("GATEWAY_TIMEZONE") or DEFAULT_TIMEZONE),
             rate_limit_storage=(env.get("GATEWAY_RATE_LIMIT_STORAGE") or "").strip(),
             rate_limit_per_minute=_positive(
                 env, "GATEWAY_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE
@@ -159,6 +184,16 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit():
         raise ConfigurationError(f"{name} must be a whole number (0 turns it off)")
     return int(raw)
+
+
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"GATEWAY_TIMEZONE: no time zone {name!r} (e.g. Asia/Tokyo)"
+        ) from None
+    return name
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:

@@ -8,7 +8,9 @@ are held by browsers the gateway cannot reach.
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, String
+from datetime import date
+
+from sqlalchemy import Date, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base
@@ -34,3 +36,14 @@ class StaffAccount(Base):
     locked_until: Mapped[str | None] = mapped_column(String(27))
     last_login_at: Mapped[str | None] = mapped_column(String(27))
     session_generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NoticeRevision(Base):
+    """Each form the public joint-use notice has taken, by a fingerprint of what it says (the
+    items, purposes, scope and the responsible party), with the day it was first published:
+    the notice shows since when it reads as it does."""
+
+    __tablename__ = "notice_revisions"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    published_on: Mapped[date] = mapped_column(Date)

@@ -8,6 +8,7 @@ its effect (DESIGN: the log comes first).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -21,7 +22,16 @@ from gateway import allowlist
 from gateway.audit.models import AuditCheckpoint, AuditEntry, AuditSubject
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
 from gateway.clock import Clock, isoformat, today
-from gateway.console.models import ACTIVE, DISABLED, OPERATOR, PRIVACY_DESK, ROLES, StaffAccount
+from gateway.config import Config
+from gateway.console.models import (
+    ACTIVE,
+    DISABLED,
+    OPERATOR,
+    PRIVACY_DESK,
+    ROLES,
+    NoticeRevision,
+    StaffAccount,
+)
 from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.oauth.clients import list_clients
 from gateway.oauth.secrets import hash_secret, verify_secret
@@ -550,6 +560,38 @@ def item_labels() -> dict[str, str]:
     labels = {spec.name: spec.item for spec in current.definition.always if spec.item}
     labels.update({spec.name: spec.item for spec in current.fields if spec.item})
     return labels
+
+
+def notice_fingerprint(config: Config) -> str:
+    """What the notice says, but for the day's list of resellers: items, purposes, the
+    responsible party. Its revision changes when this does."""
+    current = allowlist.current()
+    said = {
+        "items": [[s.item, [c.item for c in s.children]] for s in current.fields if s.item],
+        "purposes": sorted(JOINT_USE_PURPOSES),
+        "terms": current.definition.terms,
+        "controller": [config.controller_name, config.controller_address,
+                       config.controller_representative, config.privacy_desk_contact],
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(said, ensure_ascii=False).encode()).hexdigest()
+
+
+def publish_notice(session: Session, clock: Clock, config: Config) -> date:
+    """The day the notice took its current form: recorded the first time a gateway serves it
+    (at start), read back ever after."""
+    fingerprint = notice_fingerprint(config)
+    revision = session.get(NoticeRevision, fingerprint)
+    if revision is None:
+        revision = NoticeRevision(
+            fingerprint=fingerprint, published_on=clock.now().astimezone(config.zone).date()
+        )
+        session.add(revision)
+    return revision.published_on
+
+
+def notice_published_on(session: Session, config: Config) -> date | None:
+    revision = session.get(NoticeRevision, notice_fingerprint(config))
+    return revision.published_on if revision else None
 
 
 def notice(session: Session, clock: Clock) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit import anomalies as anomaly_rules
 from gateway.audit import reports, subjects
@@ -111,6 +112,22 @@ def init_app(app: Flask, runtime: Runtime) -> None:
     )
     app.register_blueprint(blueprint)
     app.register_blueprint(public)
+    _publish_notice(app, runtime)
+
+
+def _publish_notice(app: Flask, runtime: Runtime) -> None:
+    """Record the day the notice took its current form; say so when it is incomplete."""
+    missing = runtime.config.notice_missing
+    if missing:
+        app.logger.warning(
+            "the public joint-use notice is incomplete (APPI art. 27(5)(iii)): set %s",
+            " and ".join(missing),
+        )
+    try:
+        with runtime.transaction() as db:
+            service.publish_notice(db, runtime.clock, runtime.config)
+    except SQLAlchemyError:  # another worker recorded it first, or the database is not ready
+        app.logger.info("notice revision not recorded at start")
 
 
 def _runtime() -> Runtime:
@@ -284,7 +301,7 @@ def logout() -> Any:
 @requires(None, "home")
 def home() -> Any:
     _viewed("home")
-    return _page("home.html")
+    return _page("home.html", notice_missing=_runtime().config.notice_missing)
 
 
 # --- the privacy desk -------------------------------------------------------------------------
@@ -582,11 +599,15 @@ def joint_use() -> Any:
     """The joint-use notice (APPI art. 27(5)(iii)): no sign-in, nothing logged about the
     reader, generated from the allowlist and the resellers in force today."""
     runtime = _runtime()
+    config = runtime.config
     with runtime.reading() as db:  # a public page takes no write lock
         notice = service.notice(db, runtime.clock)
+        published_on = service.notice_published_on(db, config)
     return Response(
-        render_template("console/notice.html", notice=notice,
-                        controller=runtime.config.controller_name,
-                        contact=runtime.config.privacy_desk_contact),
+        render_template("console/notice.html", notice=notice, controller=config.controller_name,
+                        address=config.controller_address,
+                        representative=config.controller_representative,
+                        contact=config.privacy_desk_contact, published_on=published_on,
+                        missing=config.notice_missing),
         mimetype="text/html",
     )  # fmt: skip

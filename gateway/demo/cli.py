@@ -20,6 +20,9 @@ from gateway.oauth import clients
 from gateway.oauth.keys import init_keys
 from gateway.oauth.models import NONE
 
+DEMO_ADDRESS = "〒101-0041 東京都千代田区神田須田町2-2-2 神田須田町ビル10F"
+DEMO_REPRESENTATIVE = "代表取締役 見本 太郎（デモ）"
+
 
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -31,6 +34,10 @@ def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool) -> No
     """Load demo data (idempotent) and start the gateway on HOST:PORT."""
     runtime = cli.runtime
     os.environ.setdefault("GATEWAY_ISSUER", f"http://{host}:{port}")
+    # The demo's notice is complete (APPI art. 27(5)(iii)): the company of the terms, and a
+    # representative made up for the demo.
+    os.environ.setdefault("GATEWAY_CONTROLLER_ADDRESS", DEMO_ADDRESS)
+    os.environ.setdefault("GATEWAY_CONTROLLER_REPRESENTATIVE", DEMO_REPRESENTATIVE)
     init_keys(runtime.config.keys_dir, int(runtime.clock.now().timestamp()))
     checkpoint_keys = ensure_checkpoint_key(cli)
     with runtime.transaction() as session:

@@ -538,6 +538,43 @@ def test_resellers_show_each_clients_sender_constraint(app, operator, clock):
     assert "DPoP" not in after.split("</div>")[0] and "送信者制約なし" in after
 
 
+def test_an_incomplete_notice_is_said_so_on_the_home_page(app, desk):
+    assert app.extensions["gateway"].config.notice_missing  # the fixture sets neither
+    home = desk.get("/console/").get_data(as_text=True)
+    assert 'id="notice-incomplete"' in home and "GATEWAY_CONTROLLER_ADDRESS" in home
+    notice = app.test_client().get("/joint-use").get_data(as_text=True)
+    assert '<dd id="controller-address">—</dd>' in notice
+
+
+def test_a_complete_notice_names_the_address_representative_and_its_date(config, clock):
+    from dataclasses import replace
+
+    from gateway import create_app
+
+    complete = replace(config, controller_address="〒101-0041 東京都千代田区神田須田町2-2-2",
+                       controller_representative="代表取締役 見本 太郎")  # fmt: skip
+    app = create_app(complete, clock=clock)
+    try:
+        text = app.test_client().get("/joint-use").get_data(as_text=True)
+        assert "東京都千代田区神田須田町2-2-2" in text and "代表取締役 見本 太郎" in text
+        day = clock.now().astimezone(complete.zone).date().isoformat()
+        assert 'id="published-on"' in text and f"In this form since</span>: {day}" in text
+        # A later start with the same notice keeps its date; a changed notice gets a new one.
+        clock.advance(timedelta(days=3))
+        again = create_app(complete, clock=clock)
+        assert day in again.test_client().get("/joint-use").get_data(as_text=True)
+        changed = create_app(replace(complete, controller_representative="代表取締役 別人"),
+                             clock=clock)  # fmt: skip
+        later = clock.now().astimezone(complete.zone).date().isoformat()
+        assert later in changed.test_client().get("/joint-use").get_data(as_text=True)
+        for extra in (again, changed):
+            extra.extensions["gateway.sealer"].stop()
+            extra.extensions["gateway"].close()
+    finally:
+        app.extensions["gateway.sealer"].stop()
+        app.extensions["gateway"].close()
+
+
 def test_public_notice_lists_items_purposes_and_resellers_in_force(app, clock):
     from gateway.partners import service as partners
 
