@@ -97,9 +97,19 @@ RULES: tuple[Rule, ...] = (
     # nothing: the same answer as a customer who does not exist.
     Rule("customer_designated", 404, None, "no such customer",
          _disclosure(lambda d: d.designated is not False)),
-    Rule("customer_not_withheld", 404, None, "no such customer",
+    Rule("customer_in_use", 404, None, "no such customer",
          _disclosure(lambda d: d.withheld is not True)),
 )  # fmt: skip
+
+# Rules renamed since entries were logged under their old names (the log is never rewritten):
+# old name -> the rule's name now. ``customer_not_withheld`` read as the opposite of what had
+# happened; ``customer_in_use`` says what it checks (no stop of use, the contract not ended).
+RENAMED_RULES = {"customer_not_withheld": "customer_in_use"}
+
+
+def rule_names(name: str) -> tuple[str, ...]:
+    """A rule's name and every name it was logged under (for reading the log)."""
+    return (name, *(old for old, new in RENAMED_RULES.items() if new == name))
 
 
 def decide(access: AccessFacts, disclosure: DisclosureFacts | None = None) -> Decision:

@@ -36,7 +36,7 @@ FLIPS = [
     ("fields_in_scope", 403, CALLER,
      replace(REQUEST, requested_fields=REQUEST.requested_fields | {"fees"})),
     ("customer_designated", 404, CALLER, replace(REQUEST, designated=False)),
-    ("customer_not_withheld", 404, CALLER, replace(REQUEST, withheld=True)),
+    ("customer_in_use", 404, CALLER, replace(REQUEST, withheld=True)),
 ]  # fmt: skip
 
 

@@ -22,7 +22,8 @@ A flag is a reason to look, not a verdict. The rules, each with why:
   flagged. Public holidays are not known to the gateway and count as weekdays.
 
 ``withheld`` — a reseller asked for a customer who is withheld (refused by rule
-  ``customer_not_withheld``: stop of use under paragraph 6, or contract ended). Its system
+  ``customer_in_use``, logged as ``customer_not_withheld`` before: stop of use under
+  paragraph 6, or contract ended). Its system
   should have dropped the customer; asking again suggests a stale copy the reseller keeps.
   Every such pair (reseller, customer) is flagged, with how often and when.
 
@@ -43,6 +44,7 @@ from sqlalchemy import Connection, select
 from gateway.audit.models import AuditEntry
 from gateway.audit.reports import DATA_ACTIONS
 from gateway.audit.window import Window
+from gateway.policy import rule_names
 
 JST = timezone(timedelta(hours=9), "JST")
 VOLUME_FACTOR = 3
@@ -51,7 +53,8 @@ BASELINE_DAYS = 28
 DENIAL_BURST = 5
 DENIAL_SPAN = timedelta(minutes=10)
 BUSINESS_HOURS = (8, 20)  # from 08:00 to 20:00 JST
-WITHHELD_RULE = "customer_not_withheld"
+# The rule that refuses a withheld customer, under every name it was logged under.
+WITHHELD_RULES = rule_names("customer_in_use")
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -131,7 +134,7 @@ def find_anomalies(connection: Connection, window: Window) -> list[Flag]:
             continue  # before the window: baseline only
         if row.outcome == "denied":
             _denial(row, moment, partner, denials, open_bursts, flags)
-            if row.rule == WITHHELD_RULE and partner is not None:
+            if row.rule in WITHHELD_RULES and partner is not None:
                 for customer in customers:
                     flag = withheld.get((partner, customer))
                     if flag is None:

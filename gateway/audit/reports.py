@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Row, func, select
 from gateway.audit.models import AuditEntry, AuditSubject
 from gateway.audit.subjects import log_since
 from gateway.audit.window import Window
+from gateway.policy import RENAMED_RULES
 
 DATA_ACTIONS = ("customers.list", "customers.read")
 
@@ -67,6 +68,13 @@ def _event(row: Row[Any]) -> dict[str, Any]:
     }
 
 
+def rule_view(logged: str | None) -> dict[str, str | None]:
+    """A refusal's rule by its name today, and the name it was logged under if that differs
+    (old entries keep their old names: the log is never rewritten)."""
+    current = RENAMED_RULES.get(logged or "", logged)
+    return {"rule": current} | ({"logged_rule": logged} if current != logged else {})
+
+
 def subject_query(kind: str, subject_id: str):  # type: ignore[no-untyped-def]
     """Entries naming a subject, read through the subject index, in log order."""
     return (
@@ -89,7 +97,7 @@ def customer_report(connection: Connection, customer_id: str) -> dict[str, Any]:
             disclosures.append(event)
             per_partner.setdefault(event["partner"] or "", _Tally()).add(event)
         else:
-            refusals.append(event | {"rule": row.rule})
+            refusals.append(event | rule_view(row.rule))
     return {
         "customer_id": customer_id,
         # What "no disclosures" is measured from: the log's first entry.

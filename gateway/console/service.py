@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from gateway import allowlist
 from gateway.audit.models import AuditCheckpoint, AuditEntry, AuditSubject
+from gateway.audit.reports import rule_view
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
 from gateway.clock import Clock, isoformat, today
 from gateway.config import Config
@@ -340,7 +341,7 @@ def log_page(
     if bounds is None:
         return LogPage()
     rows = connection.execute(log_query(filt, before=before, bounds=bounds, size=size)).all()
-    page = LogPage([_entry_view(row) for row in rows[:size]])
+    page = LogPage([_entry_view(row, filt.customer) for row in rows[:size]])
     if len(rows) > size:
         page.older = page.entries[-1]["seq"]
     return page
@@ -398,18 +399,32 @@ def log_query(
     return query.order_by(seq.desc()).limit(size + 1)
 
 
-def _entry_view(row: Any) -> dict[str, Any]:
+# A bulk entry names this many customers inline at most; more are folded behind a count.
+FOLD_CUSTOMERS_OVER = 3
+
+
+def _entry_view(row: Any, customer: str | None = None) -> dict[str, Any]:
+    """An entry as the log page shows it. A bulk read names thousands of customers: they are
+    folded behind their count (the filtered customer's own line kept in view)."""
     subjects = json.loads(row.subjects)
+    customers = [subject_id for kind, subject_id in subjects if kind == "customer"]
+    others = [f"{kind}:{subject_id}" for kind, subject_id in subjects if kind != "customer"]
+    folded = len(customers) > FOLD_CUSTOMERS_OVER
+    shown = [] if folded else [f"customer:{c}" for c in customers]
+    if folded and customer in customers:
+        shown = [f"customer:{customer}"]
     return {
         "seq": row.seq,
         "at": row.at,
         "actor": f"{row.actor_kind}:{row.actor_id}",
         "action": row.action,
         "outcome": row.outcome,
-        "rule": row.rule,
+        **rule_view(row.rule),
         "purpose": row.purpose,
         "items": json.loads(row.items),
-        "subjects": [f"{kind}:{subject_id}" for kind, subject_id in subjects],
+        "subjects": others + shown,
+        "customers": len(customers),
+        "folded": customers if folded else [],
         "details": json.loads(row.details),
         "allowlist_version": row.allowlist_version,
         "request_id": row.request_id,

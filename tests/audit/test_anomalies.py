@@ -96,9 +96,9 @@ def test_look_ups_in_office_hours_and_night_syncs_are_not_flagged(runtime, clock
 
 def test_requests_for_a_withheld_customer_are_flagged(runtime, clock):
     with runtime.transaction() as session:
-        request(session, clock, customers=("C-9",), rule="customer_not_withheld",
+        request(session, clock, customers=("C-9",), rule="customer_in_use",
                 when="2026-04-02T01:00:00Z")  # fmt: skip
-        request(session, clock, customers=("C-9",), rule="customer_not_withheld",
+        request(session, clock, customers=("C-9",), rule="customer_in_use",
                 when="2026-04-03T01:00:00Z")  # fmt: skip
     (flag,) = _flags(runtime, rule="withheld")
     assert (flag.partner, flag.customer, flag.count, flag.last) == (
@@ -116,14 +116,14 @@ def test_other_refusals_and_reads_of_shared_customers_are_not_withheld_flags(run
 
 def test_flags_outside_the_window_are_left_out(runtime, clock):
     with runtime.transaction() as session:
-        request(session, clock, customers=("C-9",), rule="customer_not_withheld",
+        request(session, clock, customers=("C-9",), rule="customer_in_use",
                 when="2026-03-31T23:59:59Z")  # fmt: skip
     assert _flags(runtime) == []
 
 
 def test_anomalies_command_lists_flags(cli, runtime, clock):
     with runtime.transaction() as session:
-        request(session, clock, customers=("C-9",), rule="customer_not_withheld",
+        request(session, clock, customers=("C-9",), rule="customer_in_use",
                 when="2026-04-02T01:00:00Z")  # fmt: skip
     result = cli("audit", "anomalies", "--since", "2026-04-01", "--until", "2026-04-30")
     assert result.exit_code == 0

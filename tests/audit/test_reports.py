@@ -31,7 +31,7 @@ def seeded(runtime, clock):
         request(session, clock, partner="bolt", customers=("C-1",), items=CONTRACT,
                 purpose="service_contact", when="2026-04-15T12:00:00Z")  # fmt: skip
         # seq 4: a refusal
-        request(session, clock, customers=("C-1",), rule="customer_not_withheld",
+        request(session, clock, customers=("C-1",), rule="customer_in_use",
                 when="2026-04-20T10:00:00Z")  # fmt: skip
         # seq 5: an operator event about the customer: not a disclosure
         stop_use = Event("customers.stop_use", OPERATOR, subjects=(Subject("customer", "C-1"),))
@@ -61,7 +61,7 @@ def test_customer_report_lists_every_disclosure_and_refusal(cli, seeded):
         "items": ["customer_id", "email", "name", "phone", "updated_at"],
         "purpose": "inquiry_response", "allowlist_version": "2022-04-01", "request_id": None,
     }  # fmt: skip
-    assert [(r["seq"], r["rule"]) for r in body["refusals"]] == [(4, "customer_not_withheld")]
+    assert [(r["seq"], r["rule"]) for r in body["refusals"]] == [(4, "customer_in_use")]
     assert body["recipients"] == [
         {"partner": "acme", "count": 3, "first": "2026-03-31T23:59:59.999999Z",
          "last": "2026-04-30T23:59:59.999999Z",
@@ -78,7 +78,7 @@ def test_customer_report_prints_a_table(cli, seeded):
     result = cli("audit", "report", "customer", "C-1")
     assert result.exit_code == 0
     assert "customer C-1: 4 disclosures, 1 refusals" in result.stdout
-    assert "customer_not_withheld" in result.stdout
+    assert "customer_in_use" in result.stdout
 
 
 def test_a_customer_never_disclosed_says_since_when_nothing_was_recorded(cli, seeded, clock):
@@ -264,3 +264,12 @@ def test_every_read_of_the_log_is_logged(cli, seeded, tmp_path):
     assert seen[3][:4] == ("audit.export", *operator, [["customer", "C-2"]])
     assert seen[4][0] == "audit.verify" and seen[4][4]["intact"] is True
     assert len(seen) == 5
+
+
+def test_an_entry_logged_under_a_renamed_rule_reads_by_its_name_today(cli, runtime, clock):
+    with runtime.transaction() as session:
+        request(session, clock, customers=("C-7",), rule="customer_not_withheld",
+                when="2026-04-02T10:00:00Z")  # fmt: skip
+    body = json.loads(cli("audit", "report", "customer", "C-7", "--json").stdout)
+    assert body["refusals"][0]["rule"] == "customer_in_use"
+    assert body["refusals"][0]["logged_rule"] == "customer_not_withheld"

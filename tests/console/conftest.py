@@ -18,6 +18,7 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def app(config, clock):
     application = create_app(config, clock=clock)
     yield application
+    application.extensions["gateway.sealer"].stop()
     application.extensions["gateway"].close()
 
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from gateway import create_app
-from gateway.audit.spine import Actor, ActorKind, Event, Subject, record
+from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
 from gateway.oauth import clients
 from gateway.partners.models import Partner
 from tests import factories
@@ -286,6 +286,25 @@ def test_every_page_view_is_logged(app, desk, clock):
     browse = entries(app, "audit.browse")[-1]
     assert json.loads(browse.subjects) == [["customer", "C-1"]]
     assert json.loads(browse.details)["action"] == "customers.read"
+
+
+def test_a_bulk_entry_folds_its_customers_and_keeps_the_filtered_ones_line(app, desk, clock):
+    actor = Actor(ActorKind.CLIENT, "cl_test")
+    with app.extensions["gateway"].transaction() as session:
+        factories.customer(session, clock, "C-0042")
+        record(session, Event(action="customers.list", actor=actor, purpose="service_contact",
+                              subjects=(Subject("partner", "acme"),
+                                        *(Subject("customer", f"C-{n:04d}") for n in range(500))),
+                              items=("customer_id", "name")), clock=clock)  # fmt: skip
+        record(session, Event(action="customers.read", actor=actor, outcome=Outcome.DENIED,
+                              rule="customer_not_withheld",
+                              subjects=(Subject("partner", "acme"), Subject("customer", "C-0042"))),
+               clock=clock)  # fmt: skip
+    page = desk.get("/console/log?customer=C-0042").get_data(as_text=True)
+    row = page.split("<td>customers.list</td>")[1].split("</tr>")[0]
+    assert "customer:C-0042" in row and "500 " in row and "<details" in row
+    assert row.count("customer:C-") == 1  # one line, not five hundred
+    assert "customer_in_use" in page and "logged as customer_not_withheld" in page
 
 
 def test_an_unknown_customer_or_reseller_is_said_so_with_near_matches(app, desk, clock):

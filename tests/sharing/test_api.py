@@ -132,7 +132,7 @@ def _denied(http, app, url, token, status, rule):
         ("/v1/customers/C-3?purpose=inquiry_response", 404, "customer_designated"),
         ("/v1/customers/C-5?purpose=inquiry_response", 404, "customer_designated"),
         ("/v1/customers/NOPE?purpose=inquiry_response", 404, "customer_designated"),
-        ("/v1/customers/C-4?purpose=inquiry_response", 404, "customer_not_withheld"),
+        ("/v1/customers/C-4?purpose=inquiry_response", 404, "customer_in_use"),
         ("/v1/customers?purpose=inquiry_response&limit=0", 400, "request_valid"),
         ("/v1/customers?purpose=inquiry_response&limit=100000", 400, "request_valid"),
         ("/v1/customers?purpose=inquiry_response&cursor=garbage", 400, "request_valid"),
@@ -174,7 +174,7 @@ def test_withdrawal_stop_of_use_and_revocation_end_access_at_once(http, app, wor
     url = "/v1/customers/C-2?purpose=inquiry_response"
     with gateway.transaction() as session:
         customers.stop_use(session, clock, factories.OPERATOR, customer_id="C-2")
-    _denied(http, app, url, token, 404, "customer_not_withheld")
+    _denied(http, app, url, token, 404, "customer_in_use")
     listed = http.get("/v1/customers?purpose=inquiry_response", headers=_bearer(token)).json
     assert listed["customers"] == []
 
