@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from gateway.audit import anomalies as anomaly_rules
-from gateway.audit import reports, subjects
+from gateway.audit import answers, reports, subjects
 from gateway.audit.checkpoint import CheckpointKeys, load_trusted
 from gateway.audit.export import FORMATS, ExportFilter, export_log
 from gateway.audit.reading import snapshot
@@ -326,11 +326,13 @@ def report_group() -> None:
 
 @report_group.command("customer")
 @click.argument("customer_id")
+@click.option("--letter", is_flag=True, help="Print the reply to the customer (Japanese).")
 @json_option
 @pass_cli
-def report_customer(cli: CliContext, customer_id: str, as_json: bool) -> None:
+def report_customer(cli: CliContext, customer_id: str, letter: bool, as_json: bool) -> None:
     """Every disclosure of CUSTOMER_ID's data — reseller, items, purpose, time, allowlist
-    version — and every refused request (paragraph 6: who received my data?)."""
+    version — and every refused request (paragraph 6: who received my data?); --letter: the
+    reply, in the notice's words and the company's calendar."""
     runtime = cli.runtime
     _require_known(runtime, customer=customer_id)
     record_reading(
@@ -338,9 +340,16 @@ def report_customer(cli: CliContext, customer_id: str, as_json: bool) -> None:
         details={"report": "customer"}, request_id=cli.request_id,
     )  # fmt: skip
     with snapshot(runtime.engine) as connection:
-        result = reports.customer_report(connection, customer_id)
+        answer = answers.customer_answer(
+            connection, customer_id, runtime.config.zone, runtime.clock.now()
+        )
+    result = answer.pop("report")
     if as_json:
-        emit_json(result)
+        emit_json(result | {"answer": answer})
+        return
+    if letter:
+        config = runtime.config
+        click.echo(answers.letter(answer, config.controller_name, config.privacy_desk_contact))
         return
     if not result["disclosures"]:
         click.echo(f"customer {customer_id}: no disclosures recorded since {result['log_since']}"
@@ -348,12 +357,15 @@ def report_customer(cli: CliContext, customer_id: str, as_json: bool) -> None:
     else:
         click.echo(f"customer {customer_id}: {len(result['disclosures'])} disclosures, "
                    f"{len(result['refusals'])} refusals")  # fmt: skip
-    if result["recipients"]:
+    if answer["stop_use"]["in_force"]:
+        click.echo(f"stop of use in force since {answer['stop_use']['since']}")
+    if answer["recipients"]:
         click.echo("\nrecipients")
         emit_table(
-            ("partner", "count", "first", "last", "purposes", "items"),
-            [(r["partner"], r["count"], r["first"], r["last"], ",".join(r["purposes"]),
-              ",".join(r["items"])) for r in result["recipients"]],
+            ("partner", "company", "designated", "count", "first", "last", "purposes", "items"),
+            [(r["partner_id"], r["company_name"], r["designated_on"] or "-", r["count"],
+              r["first"], r["last"], "、".join(ja for ja, _ in r["purposes"]), r["items_text"])
+             for r in answer["recipients"]],
         )  # fmt: skip
     if result["disclosures"]:
         click.echo("\ndisclosures")

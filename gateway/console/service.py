@@ -34,6 +34,7 @@ from gateway.console.models import (
     StaffAccount,
 )
 from gateway.errors import Conflict, InvalidInput, NotFound
+from gateway.notice import PURPOSES, notice_items
 from gateway.oauth.clients import list_clients
 from gateway.oauth.secrets import hash_secret, verify_secret
 from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
@@ -534,49 +535,6 @@ def reseller_overview(session: Session, clock: Clock) -> list[dict[str, Any]]:
 
 # --- the public joint-use notice --------------------------------------------------------------
 
-# English for the items of paragraph 3, beside the terms' own Japanese labels.
-ITEM_ENGLISH = {
-    "アカウント情報": "account information",
-    "会社名": "company name",
-    "部署名": "department",
-    "役職名": "title",
-    "氏名": "name",
-    "住所": "address",
-    "電子メールアドレス": "email address",
-    "電話番号": "phone number",
-    "ファックス番号": "fax number",
-    "その他契約情報": "other contract information",
-    "申込日": "application date",
-    "契約日": "contract date",
-    "利用サービス": "services used",
-    "利用状況": "usage status",
-    "料金の支払い方法": "payment method",
-    "料金": "fees",
-    "お問い合わせ内容": "inquiry contents",
-    "調査・回答内容": "the company's investigation and answer",
-}
-
-PURPOSES = {
-    "inquiry_response": (
-        "お客様からの依頼または問い合わせに対して迅速かつ適切に対応するため",
-        "to answer the customer's requests and inquiries quickly and properly",
-    ),
-    "service_contact": (
-        "本サービスに関する必要な連絡を行うため",
-        "to make necessary contact about the service",
-    ),
-}
-
-
-def item_labels() -> dict[str, str]:
-    """Each shared field's item in the terms (``email`` → 電子メールアドレス), from the allowlist:
-    the log records field names, people read the terms' items."""
-    current = allowlist.current()
-    labels = {spec.name: spec.item for spec in current.definition.always if spec.item}
-    labels.update({spec.name: spec.item for spec in current.fields if spec.item})
-    return labels
-
-
 def notice_fingerprint(config: Config) -> str:
     """What the notice says, but for the day's list of resellers: items, purposes, the
     responsible party. Its revision changes when this does."""
@@ -613,20 +571,7 @@ def notice(session: Session, clock: Clock) -> dict[str, Any]:
     """The joint-use notice (APPI's items for joint use: the items, the scope of joint users,
     the purposes, the party responsible), from the allowlist and resellers in force today."""
     current = allowlist.current()
-    items: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for spec in current.fields:
-        if spec.item is None or spec.item in seen:
-            continue
-        seen.add(spec.item)
-        includes = []
-        for child in spec.children:
-            if child.item and child.item not in seen:
-                seen.add(child.item)
-                includes.append({"ja": child.item, "en": ITEM_ENGLISH.get(child.item, child.name)})
-        items.append(
-            {"ja": spec.item, "en": ITEM_ENGLISH.get(spec.item, spec.name), "includes": includes}
-        )
+    items = notice_items()
     day = today(clock)
     partners = session.scalars(
         select(Partner).where(Partner.status == PARTNER_ACTIVE).order_by(Partner.name)

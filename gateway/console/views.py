@@ -40,7 +40,7 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit import anomalies as anomaly_rules
-from gateway.audit import reports, subjects
+from gateway.audit import answers, reports, subjects
 from gateway.audit.checkpoint import CheckpointKeys
 from gateway.audit.export import ExportFilter, export_log
 from gateway.audit.reading import snapshot
@@ -50,6 +50,7 @@ from gateway.audit.window import Window, parse_bound
 from gateway.console import service
 from gateway.console.secret import session_secret
 from gateway.errors import AuditUnavailable, GatewayError
+from gateway.notice import item_labels
 from gateway.partners.service import revoke_partner
 from gateway.policy import JOINT_USE_PURPOSES
 from gateway.ratelimit.service import RULE as RATE_LIMIT_RULE
@@ -106,7 +107,7 @@ def init_app(app: Flask, runtime: Runtime) -> None:
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
     )
     app.session_interface = ConsoleSessionInterface(runtime)
-    labels = service.item_labels()
+    labels = item_labels()
     app.add_template_filter(
         lambda name: f"{name}（{labels[name]}）" if name in labels else name, "item_label"
     )
@@ -383,7 +384,11 @@ def customer_report() -> Any:
                      subjects=(Subject("customer", customer_id),),
                      details={"report": "customer", "via": "console"}))  # fmt: skip
         with snapshot(runtime.engine) as connection:
-            result = reports.customer_report(connection, customer_id)
+            result = answers.customer_answer(connection, customer_id, runtime.config.zone,
+                                             runtime.clock.now())  # fmt: skip
+        config = runtime.config
+        result["letter"] = answers.letter(result, config.controller_name,
+                                          config.privacy_desk_contact)  # fmt: skip
     elif query:
         # Searching the store by the customer's own data is a reading too: logged, with the
         # number found, never the words searched for (they may be a name or a phone number).
@@ -448,7 +453,7 @@ def _cell(value: Any) -> str:
 def _breach_csv(result: dict[str, Any]) -> Response:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    labels = service.item_labels()
+    labels = item_labels()
     writer.writerow(["customer_id", "count", "first", "last", "items", "terms_items", "purposes"])
     for row in result["customers"]:
         terms_items = dict.fromkeys(labels[i] for i in row["items"] if i in labels)

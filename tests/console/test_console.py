@@ -437,12 +437,50 @@ def test_log_page_reads_the_subject_index(app, clock):
     del select
 
 
+def test_the_customer_report_is_an_answer_ready_to_send(app, desk, clock):
+    from gateway.customers import service as customers
+
+    with app.extensions["gateway"].transaction() as session:
+        factories.partner(session, clock, "acme", name="桜販売株式会社")
+        factories.customer(session, clock, "C-1", company_name="見本商事株式会社", name="山田 花子")
+        factories.designation(session, clock, "C-1", "acme")
+    _fill(app, clock, 3)  # acme reads C-1 with name and email, for inquiry_response
+    with app.extensions["gateway"].transaction() as session:
+        customers.stop_use(session, clock, factories.OPERATOR, customer_id="C-1")
+    text = desk.get("/console/reports/customer?customer_id=C-1").get_data(as_text=True)
+    recipients = text.split('id="recipients"')[1].split("</table>")[0]
+    assert "桜販売株式会社" in recipients and "acme" in recipients
+    designated = (clock.now() - timedelta(days=7)).date().isoformat()
+    assert designated in recipients
+    assert "JST" in recipients and "Z<" not in recipients  # the company's calendar, not UTC
+    assert 'id="stop-use"' in text
+    letter = text.split('id="letter"')[1].split("</pre>")[0]
+    assert "見本商事株式会社 山田 花子 様" in letter
+    assert "桜販売株式会社" in letter and "氏名、電子メールアドレス" in letter
+    assert "迅速かつ適切に対応するため" in letter and "提供も停止しています" in letter
+    assert "個人情報保護相談窓口" in letter
+
+
+def test_the_letter_from_the_cli_and_the_same_answer_as_json(app, cli, clock):
+    with app.extensions["gateway"].transaction() as session:
+        factories.partner(session, clock, "acme", name="桜販売株式会社")
+        factories.customer(session, clock, "C-1", company_name="見本商事株式会社")
+    _fill(app, clock, 1)
+    letter = cli("audit", "report", "customer", "C-1", "--letter").output
+    assert letter.startswith("見本商事株式会社 Customer C-1 様") and "桜販売株式会社" in letter
+    body = json.loads(cli("audit", "report", "customer", "C-1", "--json").output)
+    assert body["answer"]["recipients"][0]["company_name"] == "桜販売株式会社"
+    assert body["answer"]["recipients"][0]["items_text"] == "氏名、電子メールアドレス"
+
+
 def test_customer_report_and_breach_csv(app, desk, clock):
     _fill(app, clock, 6)
     report = desk.get("/console/reports/customer?customer_id=C-1")
     text = report.get_data(as_text=True)
     assert "acme" in text and "bolt" not in text
-    assert text.count("inquiry_response") >= 3
+    # Purposes and items in the notice's words, not codes.
+    assert text.count("お客様からの依頼または問い合わせに対して迅速かつ適切に対応するため") >= 3
+    assert "氏名、電子メールアドレス" in text and "inquiry_response" not in text
     csv = desk.get(
         "/console/reports/breach?partner=bolt&since=2026-04-01&until=2026-04-01&format=csv"
     )
@@ -453,7 +491,6 @@ def test_customer_report_and_breach_csv(app, desk, clock):
     assert lines[0] == "customer_id,count,first,last,items,terms_items,purposes"
     assert lines[1].startswith("C-2,3,")
     assert lines[1].endswith(",email name,電子メールアドレス 氏名,inquiry_response")
-    assert "email（電子メールアドレス）" in text
 
 
 def _seal_now(app, clock):
