@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
 from gateway.audit import anomalies as anomaly_rules
-from gateway.audit import answers, reports, subjects
+from gateway.audit import answers, leaks, reports, subjects
 from gateway.audit.checkpoint import CheckpointKeys, load_trusted
 from gateway.audit.export import FORMATS, ExportFilter, export_log
 from gateway.audit.reading import snapshot
@@ -385,38 +385,88 @@ def report_customer(cli: CliContext, customer_id: str, letter: bool, as_json: bo
 
 @report_group.command("breach")
 @click.argument("partner_id")
-@click.option("--since", required=True, help="First day (YYYY-MM-DD, UTC) or time, inclusive.")
-@click.option("--until", required=True, help="Last day (YYYY-MM-DD, UTC) or time, inclusive.")
+@click.option("--client", "client_id", help="Only this client's requests (one laptop, one client).")
+@click.option("--since", help="First day (YYYY-MM-DD, the company's calendar) or time; "
+              "default: the reseller's first disclosure.")  # fmt: skip
+@click.option("--until", help="Last day or time, inclusive; default: today.")
+@click.option("--learnt-on", help="The day the company learnt of it (default: today): the "
+              "deadlines run from it.")  # fmt: skip
+@click.option(
+    "--unlawful-purpose", is_flag=True, help="An unlawful purpose (theft, …) is suspected."
+)
+@click.option("--sensitive", is_flag=True, help="Sensitive personal data is involved.")
+@click.option("--financial-harm", is_flag=True, help="Misuse may cause financial harm.")
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the persons to notify, with contact details (owner-only).")  # fmt: skip
 @json_option
 @pass_cli
-def report_breach(cli: CliContext, partner_id: str, since: str, until: str, as_json: bool) -> None:
-    """Every customer whose data PARTNER_ID received in the window: items, first and last
-    time, count; and the totals for the regulator's report."""
-    window = Window.parse(since, until)
+def report_breach(cli: CliContext, partner_id: str, client_id: str | None, since: str | None,
+                  until: str | None, learnt_on: str | None, unlawful_purpose: bool,
+                  sensitive: bool, financial_harm: bool, csv_file: Path | None,
+                  as_json: bool) -> None:  # fmt: skip
+    """Every customer whose data PARTNER_ID (or one of its clients) received in the window,
+    with the totals, the APPI reporting test and the deadlines for the regulator's report."""
     runtime = cli.runtime
+    zone = runtime.config.zone
+    today = runtime.clock.now().astimezone(zone).date()
     _require_known(runtime, partner=partner_id)
+    findings = leaks.OfficersFindings(
+        learnt_on=_day(learnt_on, "--learnt-on") if learnt_on else today,
+        unlawful_purpose=unlawful_purpose, sensitive=sensitive, financial_harm=financial_harm,
+    )  # fmt: skip
+    with snapshot(runtime.engine) as connection:
+        first = reports.first_disclosure(connection, partner_id)
+    window = Window.parse(since or (first or today.isoformat()), until or today.isoformat(), zone)
     record_reading(
-        runtime, cli.operator, "audit.report", subjects=(Subject("partner", partner_id),),
-        details={"report": "breach", "since": window.start_at, "until": window.last_at},
+        runtime, cli.operator, "audit.report",
+        subjects=(Subject("partner", partner_id),)
+        + ((Subject("client", client_id),) if client_id else ()),
+        details={"report": "breach", "since": window.start_at, "until": window.last_at,
+                 "format": "csv" if csv_file else ("json" if as_json else "text")},
         request_id=cli.request_id,
     )  # fmt: skip
     with snapshot(runtime.engine) as connection:
-        result = reports.breach_report(connection, partner_id, window)
+        result = leaks.leak_report(connection, partner_id, window, findings, zone, client_id)
+        if csv_file:
+            descriptor = os.open(csv_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(leaks.notification_csv(connection, result, zone))
     if as_json:
         emit_json(result)
         return
-    totals = result["totals"]
-    click.echo(f"partner {partner_id}, {result['since']} to {result['until']}")
+    who = f"{result['company_name']} ({partner_id})" + (
+        f", client {client_id}" if client_id else ""
+    )
+    click.echo(f"{who}, {result['since_local']} to {result['until_local']}")
     if result["customers"]:
         emit_table(
             ("customer", "count", "first", "last", "items"),
             [(c["customer_id"], c["count"], c["first"], c["last"], ",".join(c["items"]))
              for c in result["customers"]],
         )  # fmt: skip
-    click.echo(
-        f"\ncustomers affected: {totals['customers_affected']}; items affected: "
-        f"{', '.join(totals['items_affected']) or 'none'}; requests: {totals['requests']}"
-    )
+    totals = result["totals"]
+    click.echo(f"\npersons: {result['persons']}; items: {result['items_text'] or 'none'}; "
+               f"disclosures: {totals['disclosures']}; requests: {totals['requests']}")  # fmt: skip
+    for ground in result["reporting_test"]:
+        mark = "yes" if ground["applies"] else "no"
+        how = "computed" if ground["computed"] else "the officer's judgement"
+        click.echo(f"  [{mark}] {ground['article']}: {ground['en']} ({how})")
+    if result["reportable"]:
+        deadlines = result["deadlines"]
+        click.echo(f"reportable to the PPC: preliminary report by {deadlines['preliminary'][0]}"
+                   f"–{deadlines['preliminary'][1]}, final report by {deadlines['final']} "
+                   f"({deadlines['final_days']} days from {result['learnt_on']})")  # fmt: skip
+    else:
+        click.echo("not reportable on these findings (keep the record; notify where fitting)")
+    if csv_file:
+        click.echo(f"persons to notify written to {csv_file}", err=True)
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from None
 
 
 # --- anomalies --------------------------------------------------------------------------------

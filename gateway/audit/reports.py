@@ -153,16 +153,34 @@ def seq_range(connection: Connection, window: Window) -> tuple[int, int] | None:
     return low, high
 
 
-def breach_query(partner_id: str, window: Window, low: int, high: int):  # type: ignore[no-untyped-def]
-    return (
+def breach_query(partner_id: str, window: Window, low: int, high: int,
+                 client_id: str | None = None):  # type: ignore[no-untyped-def]  # fmt: skip
+    query = (
         subject_query("partner", partner_id)
         .where(AuditSubject.seq >= low, AuditSubject.seq <= high)
         .where(AuditEntry.at >= window.start_at, AuditEntry.at < window.end_at)
         .where(AuditEntry.outcome == "allowed")
     )
+    if client_id is not None:  # one laptop, one client: its own requests only
+        query = query.where(AuditEntry.actor_id == client_id)
+    return query
 
 
-def breach_report(connection: Connection, partner_id: str, window: Window) -> dict[str, Any]:
+def first_disclosure(connection: Connection, partner_id: str) -> str | None:
+    """When the reseller first received data (the default start of a leak's window)."""
+    return connection.scalar(
+        select(AuditEntry.at)
+        .select_from(AuditSubject)
+        .join(AuditEntry, AuditEntry.seq == AuditSubject.seq)
+        .where(AuditSubject.kind == "partner", AuditSubject.subject_id == partner_id)
+        .where(AuditEntry.action.in_(DATA_ACTIONS), AuditEntry.outcome == "allowed")
+        .order_by(AuditSubject.seq)
+        .limit(1)
+    )
+
+
+def breach_report(connection: Connection, partner_id: str, window: Window,
+                  client_id: str | None = None) -> dict[str, Any]:  # fmt: skip
     # One pass over the partner's requests in the window; item lists repeat, so each distinct
     # one is decoded once.
     customers: dict[str, list[Any]] = {}  # id -> [count, first, last, items, purposes]
@@ -171,7 +189,7 @@ def breach_report(connection: Connection, partner_id: str, window: Window) -> di
     bounds = seq_range(connection, window)
     rows: Iterable[Row[Any]] = ()
     if bounds is not None:
-        rows = connection.execute(breach_query(partner_id, window, *bounds))
+        rows = connection.execute(breach_query(partner_id, window, *bounds, client_id))
     for row in rows:
         requests += 1
         names = item_lists.get(row.items)
@@ -194,6 +212,7 @@ def breach_report(connection: Connection, partner_id: str, window: Window) -> di
             per_item[item] = per_item.get(item, 0) + 1
     return {
         "partner_id": partner_id,
+        "client_id": client_id,
         "since": window.start_at,
         "until": window.last_at,
         "customers": [

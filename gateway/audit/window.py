@@ -10,7 +10,7 @@ date-time takes in that very microsecond. Internally a window is ``[start, end)`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from gateway.clock import isoformat
 from gateway.errors import InvalidInput
@@ -18,15 +18,16 @@ from gateway.errors import InvalidInput
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def parse_bound(text: str, *, until: bool) -> datetime:
+def parse_bound(text: str, *, until: bool, zone: tzinfo = UTC) -> datetime:
     """The instant a ``--since`` (``until=False``) or ``--until`` value stands for, as the
-    start (inclusive) or end (exclusive) of a ``[start, end)`` window."""
+    start (inclusive) or end (exclusive) of a ``[start, end)`` window; a date is a calendar
+    day in ``zone`` (UTC unless the caller works in the company's calendar)."""
     value = text.strip()
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            start = datetime.combine(day, time(), tzinfo=UTC)
-            return start + timedelta(days=1) if until else start
+            start = datetime.combine(day + timedelta(days=1) if until else day, time(), tzinfo=zone)
+            return start.astimezone(UTC)
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
@@ -42,8 +43,9 @@ class Window:
     end: datetime  # exclusive
 
     @classmethod
-    def parse(cls, since: str, until: str) -> Window:
-        window = cls(parse_bound(since, until=False), parse_bound(until, until=True))
+    def parse(cls, since: str, until: str, zone: tzinfo = UTC) -> Window:
+        window = cls(parse_bound(since, until=False, zone=zone),
+                     parse_bound(until, until=True, zone=zone))  # fmt: skip
         if window.end <= window.start:
             raise InvalidInput("--until is before --since")
         return window

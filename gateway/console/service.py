@@ -502,6 +502,16 @@ def nda_state(partner: Partner, day: date) -> tuple[str, Any]:
     return IN_FORCE, nda
 
 
+def partner_clients(connection: Connection, partner_id: str) -> list[str]:
+    """A reseller's client ids, for narrowing a leak to one of them."""
+    from gateway.oauth.models import OAuthClient
+
+    return list(connection.scalars(
+        select(OAuthClient.client_id).where(OAuthClient.partner_id == partner_id)
+        .order_by(OAuthClient.client_id)
+    ))  # fmt: skip
+
+
 def reseller_overview(session: Session, clock: Clock) -> list[dict[str, Any]]:
     day = today(clock)
     clients: dict[str, list[Any]] = {}

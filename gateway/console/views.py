@@ -13,13 +13,11 @@ it is refused and logged. Every page viewed and every action is logged through t
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
 import hmac
-import io
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -40,7 +38,7 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit import anomalies as anomaly_rules
-from gateway.audit import answers, reports, subjects
+from gateway.audit import answers, leaks, reports, subjects
 from gateway.audit.checkpoint import CheckpointKeys
 from gateway.audit.export import ExportFilter, export_log
 from gateway.audit.reading import snapshot
@@ -413,57 +411,61 @@ def _unknown(check: Callable[[], None]) -> subjects.UnknownSubject | None:
 @blueprint.get("/reports/breach")
 @requires("report.breach", "report.breach")
 def breach_report() -> Any:
-    partner_id, since, until = _arg("partner"), _arg("since", 40), _arg("until", 40)
+    """A leak sized for the regulator: one reseller (or one of its clients), a window that
+    defaults to its first disclosure up to today, the reporting test and the deadlines."""
+    partner_id, client_id = _arg("partner"), _arg("client", 64)
+    since, until, learnt = _arg("since", 40), _arg("until", 40), _arg("learnt_on", 10)
     wants_csv = request.args.get("format") == "csv"
-    result, error, unknown = None, None, None
     runtime = _runtime()
+    zone = runtime.config.zone
+    today = runtime.clock.now().astimezone(zone).date()
+    result, error, unknown, clients = None, None, None, []
     with snapshot(runtime.engine) as connection:
         choices = subjects.partner_choices(connection)
         if partner_id:
             unknown = _unknown(lambda: subjects.require_partner(connection, partner_id))
-    if partner_id and since and until and unknown is None:
+            clients = service.partner_clients(connection, partner_id)
+            first = reports.first_disclosure(connection, partner_id)
+    if partner_id and unknown is None:
         try:
-            window = Window.parse(since, until)
+            findings = leaks.OfficersFindings(
+                learnt_on=date.fromisoformat(learnt) if learnt else today,
+                unlawful_purpose=bool(request.args.get("unlawful_purpose")),
+                sensitive=bool(request.args.get("sensitive")),
+                financial_harm=bool(request.args.get("financial_harm")),
+            )  # fmt: skip
+            window = Window.parse(since or first or today.isoformat(),
+                                  until or today.isoformat(), zone)  # fmt: skip
+        except ValueError:
+            error = "learnt on: a date, YYYY-MM-DD"
         except GatewayError as refused:
             error = refused.detail
         else:
             _record(dict(action="audit.report", actor=g.actor,
-                         subjects=(Subject("partner", partner_id),),
+                         subjects=(Subject("partner", partner_id),)
+                         + ((Subject("client", client_id),) if client_id else ()),
                          details={"report": "breach", "since": window.start_at,
                                   "until": window.last_at, "via": "console",
                                   "format": "csv" if wants_csv else "html"}))  # fmt: skip
             with snapshot(runtime.engine) as connection:
-                result = reports.breach_report(connection, partner_id, window)
-            if wants_csv:
-                return _breach_csv(result)
-    else:
-        if (partner_id or since or until) and unknown is None:
-            error = "give the reseller, the first day and the last day"
+                result = leaks.leak_report(connection, partner_id, window, findings, zone,
+                                           client_id)  # fmt: skip
+                if wants_csv:
+                    return _breach_csv(connection, result, zone)
+    if result is None:
         _viewed("report.breach")
-    return _page("breach_report.html", 404 if unknown else 200, result=result, error=error,
-                 unknown=unknown, choices=choices, args=request.args)  # fmt: skip
+    return _page("breach_report.html", 404 if unknown else (400 if error else 200),
+                 result=result, error=error, unknown=unknown, choices=choices, clients=clients,
+                 args=request.args, today=today.isoformat(),
+                 csv_url=url_for("console.breach_report",
+                                 **(request.args.to_dict() | {"format": "csv"})))  # fmt: skip
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # A cell a spreadsheet would run as a formula is quoted (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _breach_csv(result: dict[str, Any]) -> Response:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    labels = item_labels()
-    writer.writerow(["customer_id", "count", "first", "last", "items", "terms_items", "purposes"])
-    for row in result["customers"]:
-        terms_items = dict.fromkeys(labels[i] for i in row["items"] if i in labels)
-        writer.writerow([_cell(row["customer_id"]), row["count"], row["first"], row["last"],
-                         " ".join(row["items"]), " ".join(terms_items),
-                         " ".join(row["purposes"])])  # fmt: skip
+def _breach_csv(connection: Any, result: dict[str, Any], zone: Any) -> Response:
     name = f"breach-{result['partner_id']}-{result['since'][:10]}-{result['until'][:10]}.csv"
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
     return Response(
-        buffer.getvalue().encode("utf-8-sig"),  # the BOM lets spreadsheet programs read UTF-8
+        leaks.notification_csv(connection, result, zone),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{safe}"'},
     )

@@ -20,6 +20,13 @@ INQUIRY = ("customer_id", "updated_at", "name", "inquiries")
 
 
 @pytest.fixture
+def gateway_env(gateway_env):
+    """The seeded log's instants sit on UTC day boundaries: these tests read days as UTC
+    (the company's calendar is Asia/Tokyo by default; see the test of it below)."""
+    return gateway_env | {"GATEWAY_TIMEZONE": "UTC"}
+
+
+@pytest.fixture
 def seeded(runtime, clock):
     with runtime.transaction() as session:
         # seq 1: the last microsecond before April, outside the April window
@@ -99,10 +106,14 @@ def test_a_customer_never_disclosed_says_since_when_nothing_was_recorded(cli, se
         (("report", "customer", "C-404"), "no customer 'C-404' is known to the gateway"),
         (("report", "customer", "c-1"), "did you mean C-1?"),
         (("report", "customer", "Ｃ-1"), "did you mean C-1?"),
-        (("report", "breach", "ACME", "--since", "2026-04-01", "--until", "2026-04-30"),
-         "did you mean acme?"),
-        (("report", "breach", "nobody", "--since", "2026-04-01", "--until", "2026-04-30"),
-         "no reseller 'nobody' is known to the gateway"),
+        (
+            ("report", "breach", "ACME", "--since", "2026-04-01", "--until", "2026-04-30"),
+            "did you mean acme?",
+        ),
+        (
+            ("report", "breach", "nobody", "--since", "2026-04-01", "--until", "2026-04-30"),
+            "no reseller 'nobody' is known to the gateway",
+        ),
         (("export", "--customer", "c-1"), "did you mean C-1?"),
         (("export", "--partner", "Bolt"), "did you mean bolt?"),
     ],
@@ -207,7 +218,7 @@ def test_breach_report_prints_totals(cli, seeded):
     result = cli(
         "audit", "report", "breach", "acme", "--since", "2026-04-01", "--until", "2026-04-30"
     )
-    assert "customers affected: 2" in result.stdout
+    assert "persons: 2;" in result.stdout
 
 
 def test_a_reversed_window_is_refused(cli, seeded):
@@ -273,3 +284,86 @@ def test_an_entry_logged_under_a_renamed_rule_reads_by_its_name_today(cli, runti
     body = json.loads(cli("audit", "report", "customer", "C-7", "--json").stdout)
     assert body["refusals"][0]["rule"] == "customer_in_use"
     assert body["refusals"][0]["logged_rule"] == "customer_not_withheld"
+
+
+def _reads(runtime, clock, *, partner="acme", client=None, customers, when):
+    with runtime.transaction() as session:
+        request(session, clock, partner=partner, client=client, customers=customers, when=when)
+
+
+def test_a_leak_over_a_thousand_persons_is_reportable_with_its_deadlines(cli, runtime, clock):
+    from tests import factories
+
+    with runtime.transaction() as session:
+        factories.partner(session, clock, "acme", name="Acme Sales K.K.")
+    _reads(runtime, clock, customers=tuple(f"C-{n:04d}" for n in range(1001)),
+           when="2026-04-01T10:00:00Z")  # fmt: skip
+    result = cli("audit", "report", "breach", "acme", "--until", "2026-04-30",
+                 "--learnt-on", "2026-04-10", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["persons"] == 1001 and body["company_name"] == "Acme Sales K.K."
+    # The window starts at the reseller's first disclosure by default.
+    assert body["since"] == "2026-04-01T10:00:00.000000Z"
+    over = next(g for g in body["reporting_test"] if g["ground"] == "persons_over_1000")
+    assert over["applies"] and over["computed"]
+    assert body["reportable"] is True
+    assert body["deadlines"] == {"preliminary": ["2026-04-13", "2026-04-15"],
+                                 "final": "2026-05-10", "final_days": 30}  # fmt: skip
+    assert "氏名" in body["items_text"]
+
+
+def test_an_unlawful_purpose_makes_a_small_leak_reportable_with_sixty_days(cli, runtime, clock):
+    _reads(runtime, clock, customers=("C-1", "C-2"), when="2026-04-01T10:00:00Z")
+    quiet = json.loads(cli("audit", "report", "breach", "acme", "--learnt-on", "2026-04-10",
+                           "--json").stdout)  # fmt: skip
+    assert quiet["reportable"] is False and quiet["deadlines"] is None
+    theft = json.loads(cli("audit", "report", "breach", "acme", "--learnt-on", "2026-04-10",
+                           "--unlawful-purpose", "--json").stdout)  # fmt: skip
+    assert theft["reportable"] is True
+    assert theft["deadlines"]["final"] == "2026-06-09" and theft["deadlines"]["final_days"] == 60
+
+
+def test_a_leak_narrowed_to_one_client(cli, runtime, clock):
+    _reads(runtime, clock, client="laptop", customers=("C-1",), when="2026-04-01T10:00:00Z")
+    _reads(runtime, clock, client="server", customers=("C-2", "C-3"), when="2026-04-01T11:00:00Z")
+    whole = json.loads(cli("audit", "report", "breach", "acme", "--json").stdout)
+    laptop = json.loads(cli("audit", "report", "breach", "acme", "--client", "laptop",
+                            "--json").stdout)  # fmt: skip
+    assert whole["persons"] == 3 and laptop["persons"] == 1
+    assert [c["customer_id"] for c in laptop["customers"]] == ["C-1"]
+
+
+def test_the_notification_csv_carries_contacts_and_totals(cli, runtime, clock, tmp_path):
+    import os
+
+    from tests import factories
+
+    with runtime.transaction() as session:
+        factories.customer(session, clock, "C-1", company_name="見本商事株式会社",
+                           email="hanako@example.jp", phone="=1+1")  # fmt: skip
+    _reads(runtime, clock, customers=("C-1",), when="2026-04-01T10:00:00Z")
+    target = tmp_path / "notify.csv"
+    result = cli("audit", "report", "breach", "acme", "--csv", str(target))
+    assert result.exit_code == 0, result.output
+    assert os.stat(target).st_mode & 0o777 == 0o600  # personal data: owner-only
+    lines = target.read_bytes().decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("customer_id,company_name,department,name,email,phone,address")
+    assert "見本商事株式会社" in lines[1] and "hanako@example.jp" in lines[1]
+    assert "'=1+1" in lines[1]  # never a formula in a spreadsheet
+    assert "persons,1" in lines and "disclosures,1" in lines
+
+
+def test_leak_windows_are_days_of_the_companys_calendar(cli, runtime, clock, gateway_env):
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+
+    # 2026-04-01 00:30 JST is still March 31 in UTC.
+    _reads(runtime, clock, customers=("C-1",), when="2026-03-31T15:30:00Z")
+    env = gateway_env | {"GATEWAY_TIMEZONE": "Asia/Tokyo"}
+    args = ["audit", "report", "breach", "acme", "--since", "2026-04-01", "--until", "2026-04-01"]
+    result = CliRunner().invoke(main, [*args, "--json"], env=env)
+    body = json.loads(result.stdout)
+    assert body["since"] == "2026-03-31T15:00:00.000000Z" and body["persons"] == 1
+    assert body["since_local"] == "2026-04-01 00:00 JST"

@@ -488,9 +488,29 @@ def test_customer_report_and_breach_csv(app, desk, clock):
     assert csv.mimetype == "text/csv"
     assert "attachment" in csv.headers["Content-Disposition"]
     lines = csv.get_data().decode("utf-8-sig").splitlines()
-    assert lines[0] == "customer_id,count,first,last,items,terms_items,purposes"
-    assert lines[1].startswith("C-2,3,")
-    assert lines[1].endswith(",email name,電子メールアドレス 氏名,inquiry_response")
+    assert lines[0] == (
+        "customer_id,company_name,department,name,email,phone,address,items,first,last,disclosures"
+    )
+    assert lines[1].startswith("C-2,") and lines[1].endswith(",3")
+    assert "氏名、電子メールアドレス" in lines[1]
+    assert "persons,1" in lines  # the totals close the file
+
+
+def test_the_leak_page_answers_the_reporting_test_and_the_deadlines(app, desk, clock):
+    with app.extensions["gateway"].transaction() as session:
+        factories.partner(session, clock, "acme", name="Acme Sales K.K.")
+    _fill(app, clock, 3)
+    plain = desk.get("/console/reports/breach?partner=acme&learnt_on=2026-04-10")
+    text = plain.get_data(as_text=True)
+    assert plain.status_code == 200
+    assert 'id="persons">1<' in text and "not reportable" in text.lower()
+    assert 'id="reporting-test"' in text and "PPC rules art. 7(iv)" in text
+    theft = desk.get("/console/reports/breach?partner=acme&learnt_on=2026-04-10"
+                     "&unlawful_purpose=1").get_data(as_text=True)  # fmt: skip
+    reportable = theft.split('id="reportable"')[1].split("</p>")[0]
+    assert "2026-04-13–2026-04-15" in reportable and "2026-06-09" in reportable
+    form = desk.get("/console/reports/breach?partner=acme").get_data(as_text=True)
+    assert '<select id="client" name="client">' in form
 
 
 def _seal_now(app, clock):
