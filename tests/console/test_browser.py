@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from gateway.audit.checkpoint import CheckpointKeys
 from gateway.clock import SystemClock
 from gateway.config import Config
 from gateway.console import service
@@ -93,16 +94,19 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[dict]
         "GATEWAY_KEYS_DIR": str(home / "keys"),
         "GATEWAY_OPERATOR": "test-operator",
         "GATEWAY_RATE_LIMIT_STORAGE": rate_limit_store(home),
+        "GATEWAY_CONTROLLER_ADDRESS": "〒101-0041 東京都千代田区神田須田町2-2-2",
+        "GATEWAY_CONTROLLER_REPRESENTATIVE": "代表取締役 見本 太郎",
     }
     clock = SystemClock()
     runtime = Runtime.open(Config(database_url=env["GATEWAY_DATABASE_URL"],
                                   keys_dir=Path(env["GATEWAY_KEYS_DIR"])), clock)  # fmt: skip
     init_keys(runtime.config.keys_dir, int(time.time()))
+    CheckpointKeys(runtime.config.keys_dir).init(clock.now().isoformat())  # sealed at start
     with runtime.transaction() as session:
         factories.partner(session, clock, "acme", name="Acme Sales K.K.")
         factories.partner(session, clock, "bolt", name="Bolt Trading K.K.")
         for n in range(1, 4):
-            factories.customer(session, clock, f"C-{n}")
+            factories.customer(session, clock, f"C-{n}", company_name=f"見本商事{n}株式会社")
         factories.designation(session, clock, "C-1", "acme")
         factories.designation(session, clock, "C-2", "acme")
         factories.designation(session, clock, "C-3", "bolt")
@@ -193,7 +197,7 @@ def test_privacy_desk_filters_the_log_opens_a_report_and_signs_out(browser, gate
     _sign_in(driver, base, "desk")
     _shot(driver, artefacts, "home-privacy-desk")
     driver.find_element(By.PARTIAL_LINK_TEXT, "Access log").click()
-    _find(driver, "partner").send_keys("acme")
+    Select(_find(driver, "partner")).select_by_visible_text("Acme Sales K.K. (acme)")
     Select(driver.find_element(By.ID, "action")).select_by_visible_text("customers.read")
     Select(driver.find_element(By.ID, "outcome")).select_by_visible_text("allowed")
     driver.find_element(By.ID, "filter").click()
@@ -205,22 +209,35 @@ def test_privacy_desk_filters_the_log_opens_a_report_and_signs_out(browser, gate
     _shot(driver, artefacts, "log-filtered")
 
     driver.find_element(By.PARTIAL_LINK_TEXT, "Customer report").click()
-    _find(driver, "customer_id").send_keys("C-1")
+    _find(driver, "customer_id").send_keys("c-1")  # mistyped: never a clean zero
     driver.find_element(By.ID, "open-report").click()
+    assert "no customer 'c-1' is known" in _find(driver, "unknown-subject").text
+    _shot(driver, artefacts, "customer-report-unknown-id")
+    driver.find_element(By.CSS_SELECTOR, "a.suggestion").click()  # did you mean C-1?
     report = _find(driver, "report-title").find_element(By.XPATH, "..").text
-    assert "acme" in report and "customers.read" in report and "inquiry_response" in report
+    assert "Acme Sales K.K." in report and "見本商事1株式会社" in report
+    assert "迅速かつ適切に対応するため" in report  # the purpose in the notice's words
+    letter = _find(driver, "letter").text
+    assert letter.startswith("見本商事1株式会社") and "Acme Sales K.K." in letter
     _shot(driver, artefacts, "customer-report")
 
-    today = time.strftime("%Y-%m-%d", time.gmtime())
-    _open(driver, f"{base}/console/reports/breach?partner=acme&since={today}&until={today}")
-    assert _find(driver, "customers-affected").text == "2"
-    csv_link = _find(driver, "csv").get_attribute("href")
-    assert "format=csv" in csv_link
+    driver.find_element(By.PARTIAL_LINK_TEXT, "Leak sizing").click()
+    Select(_find(driver, "partner")).select_by_visible_text("Acme Sales K.K. (acme)")
+    learnt = driver.find_element(By.ID, "learnt_on")
+    learnt.clear()
+    learnt.send_keys("2026-04-10")
+    driver.find_element(By.ID, "unlawful_purpose").click()
+    driver.find_element(By.ID, "size-leak").click()
+    assert _find(driver, "persons").text == "2"
+    reportable = _find(driver, "reportable").text
+    assert "2026-04-13" in reportable and "2026-06-09" in reportable  # 60 days: theft
+    assert "format=csv" in _find(driver, "csv").get_attribute("href")
     _shot(driver, artefacts, "breach-report")
 
     driver.find_element(By.PARTIAL_LINK_TEXT, "Anomalies").click()
     _shot(driver, artefacts, "anomalies")
     driver.find_element(By.PARTIAL_LINK_TEXT, "Verification").click()
+    assert "entries 1–" in _find(driver, "sealed").text  # sealed from the start
     driver.find_element(By.ID, "verify-now").click()
     assert "Intact" in _find(driver, "result-title").text
     assert "staff:desk" in _find(driver, "last-verification").text
@@ -301,6 +318,9 @@ def test_public_notice_needs_no_sign_in(browser, gateway, artefacts):
     users = _find(driver, "joint-users").text
     assert "Bolt Trading K.K." in users
     assert "Acme Sales K.K." not in users  # revoked above
+    assert "東京都千代田区神田須田町2-2-2" in _find(driver, "controller-address").text
+    assert "代表取締役 見本 太郎" in _find(driver, "controller-representative").text
+    assert _find(driver, "published-on").text
     _shot(driver, artefacts, "joint-use-notice")
 
 
