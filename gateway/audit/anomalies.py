@@ -27,32 +27,46 @@ A flag is a reason to look, not a verdict. The rules, each with why:
   should have dropped the customer; asking again suggests a stale copy the reseller keeps.
   Every such pair (reseller, customer) is flagged, with how often and when.
 
-Days are Japan's calendar days (JST, UTC+9), the resellers' working days.
+``first_load`` — the day a reseller first received data (its first sync after its first
+  designation): labelled as what it is, not flagged as a volume anomaly against a mean of 0.
+
+Every rule counts days — and business hours — in the company's calendar (``GATEWAY_TIMEZONE``,
+Asia/Tokyo by default). Each flag has a stable ``id`` (its rule, reseller, client, customer
+and first instant), names the customers where it concerns a few, and may be marked reviewed
+by the desk (:func:`review`): who, when, a note.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
-from gateway.audit.models import AuditEntry
-from gateway.audit.reports import DATA_ACTIONS
+from gateway.audit.models import AnomalyReview, AuditEntry
+from gateway.audit.reports import DATA_ACTIONS, first_disclosure
+from gateway.audit.spine import Actor, Event, Subject, record
 from gateway.audit.window import Window
+from gateway.clock import Clock, isoformat
+from gateway.errors import InvalidInput, NotFound
 from gateway.policy import rule_names
 
-JST = timezone(timedelta(hours=9), "JST")
+COMPANY_ZONE = ZoneInfo("Asia/Tokyo")
 VOLUME_FACTOR = 3
 VOLUME_FLOOR = 20
 BASELINE_DAYS = 28
 DENIAL_BURST = 5
 DENIAL_SPAN = timedelta(minutes=10)
-BUSINESS_HOURS = (8, 20)  # from 08:00 to 20:00 JST
+BUSINESS_HOURS = (8, 20)  # from 08:00 to 20:00, the company's time
+NAMED_CUSTOMERS = 20  # a flag names at most this many customers
+MAX_NOTE = 1000
 # The rule that refuses a withheld customer, under every name it was logged under.
 WITHHELD_RULES = rule_names("customer_in_use")
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -69,9 +83,19 @@ class Flag:
     client: str | None = None
     customer: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    customers: set[str] = field(default_factory=set)  # the customers it concerns
+    review: dict[str, Any] | None = None
+
+    @property
+    def id(self) -> str:
+        """Stable for the same flag however often the window is read."""
+        key = "\0".join([self.rule, self.partner or "", self.client or "", self.customer or "",
+                         self.first])  # fmt: skip
+        return f"{self.rule}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "rule": self.rule,
             "partner": self.partner,
             "client": self.client,
@@ -80,6 +104,9 @@ class Flag:
             "last": self.last,
             "count": self.count,
             "detail": self.detail,
+            "customers": sorted(self.customers)[:NAMED_CUSTOMERS],
+            "customers_total": len(self.customers),
+            "review": self.review,
         } | self.extra
 
 
@@ -109,7 +136,46 @@ def _rows(connection: Connection, start: datetime, end: datetime) -> Iterator[An
     yield from connection.execution_options(yield_per=10_000).execute(query)
 
 
-def find_anomalies(connection: Connection, window: Window) -> list[Flag]:
+def find_anomalies(connection: Connection, window: Window,
+                   zone: tzinfo = COMPANY_ZONE) -> list[Flag]:  # fmt: skip
+    """The flags of ``window``, each with its review if the desk marked it."""
+    flags = _find(connection, window, zone)
+    reviews = {r.flag_id: r for r in connection.execute(
+        select(AnomalyReview).where(AnomalyReview.flag_id.in_([f.id for f in flags]))
+    )} if flags else {}  # fmt: skip
+    for flag in flags:
+        reviewed = reviews.get(flag.id)
+        if reviewed is not None:
+            flag.review = {"by": reviewed.reviewed_by, "at": reviewed.reviewed_at,
+                           "note": reviewed.note}  # fmt: skip
+    return flags
+
+
+def review(session: Session, clock: Clock, actor: Actor, *, flag_id: str, note: str,
+           request_id: str | None = None) -> AnomalyReview:  # fmt: skip
+    """Mark a flag reviewed: by whom, when, a note (kept here, not in the log: a note may
+    name a person). The review is logged, with the flag's id and rule."""
+    rule, _, digest = flag_id.rpartition("-")
+    if rule not in RULE_NAMES or len(digest) != 12 or not digest.isalnum():
+        raise NotFound(f"no anomaly flag {flag_id[:64]!r}")
+    text = note.strip()
+    if not 1 <= len(text) <= MAX_NOTE or any(ord(c) < 0x20 and c not in "\n\t" for c in text):
+        raise InvalidInput(f"note: 1 to {MAX_NOTE} characters of text")
+    reviewed = session.get(AnomalyReview, flag_id) or AnomalyReview(flag_id=flag_id, rule=rule)
+    reviewed.reviewed_by = actor.id
+    reviewed.reviewed_at = isoformat(clock.now())
+    reviewed.note = text
+    session.add(reviewed)
+    record(session, Event(action="anomaly.review", actor=actor,
+                          subjects=(Subject("flag", flag_id),),
+                          details={"rule": rule}, request_id=request_id), clock=clock)  # fmt: skip
+    return reviewed
+
+
+RULE_NAMES = ("volume", "first_load", "denials", "off_hours", "withheld")
+
+
+def _find(connection: Connection, window: Window, zone: tzinfo) -> list[Flag]:
     flags: list[Flag] = []
     daily: dict[tuple[str, date], set[str]] = {}
     volume_first: dict[tuple[str, date], tuple[str, str]] = {}
@@ -124,7 +190,7 @@ def find_anomalies(connection: Connection, window: Window) -> list[Flag]:
         subjects = json.loads(row.subjects)
         partner = _partner(subjects)
         customers = [subject_id for kind, subject_id in subjects if kind == "customer"]
-        local = moment.astimezone(JST)
+        local = moment.astimezone(zone)
         if row.outcome == "allowed" and row.action in DATA_ACTIONS and partner is not None:
             key = (partner, local.date())
             daily.setdefault(key, set()).update(customers)
@@ -133,7 +199,7 @@ def find_anomalies(connection: Connection, window: Window) -> list[Flag]:
         if moment < window.start:
             continue  # before the window: baseline only
         if row.outcome == "denied":
-            _denial(row, moment, partner, denials, open_bursts, flags)
+            _denial(row, moment, partner, denials, open_bursts, flags, customers)
             if row.rule in WITHHELD_RULES and partner is not None:
                 for customer in customers:
                     flag = withheld.get((partner, customer))
@@ -144,6 +210,7 @@ def find_anomalies(connection: Connection, window: Window) -> list[Flag]:
                             client=row.actor_id, customer=customer,
                         )  # fmt: skip
                     flag.last, flag.count = row.at, flag.count + 1
+                    flag.customers.add(customer)
         elif row.action == "customers.read" and partner is not None and _off_hours(local):
             key = (partner, local.date())
             flag = off_hours.get(key)
@@ -151,11 +218,14 @@ def find_anomalies(connection: Connection, window: Window) -> list[Flag]:
                 flag = off_hours[key] = Flag(
                     "off_hours", partner, row.at, row.at, 0,
                     f"single-customer look-ups outside weekdays "
-                    f"{BUSINESS_HOURS[0]:02d}:00-{BUSINESS_HOURS[1]:02d}:00 JST",
+                    f"{BUSINESS_HOURS[0]:02d}:00-{BUSINESS_HOURS[1]:02d}:00 "
+                    f"({local.tzname()})",
                     client=row.actor_id,
                 )  # fmt: skip
             flag.last, flag.count = row.at, flag.count + 1
-    flags.extend(_volume_flags(daily, volume_first, window))
+            flag.customers.update(customers)
+    firsts = {p: first_disclosure(connection, p) for p, _ in daily}
+    flags.extend(_volume_flags(daily, volume_first, window, zone, firsts))
     flags.extend(off_hours.values())
     flags.extend(withheld.values())
     return sorted(flags, key=lambda f: (f.first, f.rule, f.partner or "", f.customer or ""))
@@ -165,17 +235,18 @@ def _off_hours(local: datetime) -> bool:
     return local.weekday() >= 5 or not (BUSINESS_HOURS[0] <= local.hour < BUSINESS_HOURS[1])
 
 
-def _denial(row, moment, partner, denials, open_bursts, flags) -> None:  # type: ignore[no-untyped-def]
+def _denial(row, moment, partner, denials, open_bursts, flags, customers) -> None:  # type: ignore[no-untyped-def]
     """Slide a :data:`DENIAL_SPAN` window over each client's denials; one flag a burst,
     growing while the burst goes on."""
     recent = denials.setdefault(row.actor_id, deque())
-    recent.append((moment, row.at, partner, row.rule))
+    recent.append((moment, row.at, partner, row.rule, tuple(customers)))
     while moment - recent[0][0] > DENIAL_SPAN:
         recent.popleft()
     burst = open_bursts.get(row.actor_id)
     if burst is not None and moment - _moment(burst.last) <= DENIAL_SPAN:
         burst.last, burst.count = row.at, burst.count + 1
         burst.extra["rules"] = sorted(set(burst.extra["rules"]) | {row.rule})
+        burst.customers.update(customers)
         return
     if len(recent) >= DENIAL_BURST:
         burst = Flag(
@@ -183,14 +254,16 @@ def _denial(row, moment, partner, denials, open_bursts, flags) -> None:  # type:
             f"{DENIAL_BURST} or more refusals within {int(DENIAL_SPAN.total_seconds() // 60)} "
             "minutes",
             client=row.actor_id, extra={"rules": sorted({r[3] for r in recent})},
+            customers={c for r in recent for c in r[4]},
         )  # fmt: skip
         open_bursts[row.actor_id] = burst
         flags.append(burst)
 
 
-def _volume_flags(daily, volume_first, window: Window) -> Iterator[Flag]:  # type: ignore[no-untyped-def]
-    first_day = window.start.astimezone(JST).date()
-    last_day = (window.end - timedelta(microseconds=1)).astimezone(JST).date()
+def _volume_flags(daily, volume_first, window: Window, zone: tzinfo,
+                  firsts: dict[str, str | None]) -> Iterator[Flag]:  # type: ignore[no-untyped-def]  # fmt: skip
+    first_day = window.start.astimezone(zone).date()
+    last_day = (window.end - timedelta(microseconds=1)).astimezone(zone).date()
     for (partner, day), customers in sorted(daily.items()):
         if not first_day <= day <= last_day:
             continue
@@ -199,11 +272,19 @@ def _volume_flags(daily, volume_first, window: Window) -> Iterator[Flag]:  # typ
             for back in range(1, BASELINE_DAYS + 1)
         ]
         mean = sum(before) / BASELINE_DAYS
+        first, last = volume_first[(partner, day)]
+        if firsts.get(partner) == first:  # the reseller's first data ever: its first load
+            yield Flag(
+                "first_load", partner, first, last, len(customers),
+                f"the reseller's first load: {len(customers)} customers on {day.isoformat()} "
+                "(its first sync after its first designation; not a volume anomaly)",
+                extra={"day": day.isoformat()},
+            )  # fmt: skip
+            continue
         if len(customers) >= VOLUME_FLOOR and len(customers) > VOLUME_FACTOR * mean:
-            first, last = volume_first[(partner, day)]
             yield Flag(
                 "volume", partner, first, last, len(customers),
-                f"{len(customers)} customers on {day.isoformat()} (JST), against a daily mean "
+                f"{len(customers)} customers on {day.isoformat()}, against a daily mean "
                 f"of {mean:.1f} over the {BASELINE_DAYS} days before",
                 extra={"day": day.isoformat(), "baseline": round(mean, 1)},
             )  # fmt: skip

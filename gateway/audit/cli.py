@@ -478,12 +478,14 @@ def _day(text: str, option: str) -> date:
 @json_option
 @pass_cli
 def anomalies(cli: CliContext, since: str | None, until: str | None, as_json: bool) -> None:
-    """Flag reseller access for review: volume far above a reseller's daily norm, bursts of
-    refusals, look-ups outside business hours, requests for withheld customers."""
+    """Flag reseller access for review: volume far above a reseller's daily norm (a first
+    load labelled as such), bursts of refusals, look-ups outside business hours, requests for
+    withheld customers. Days are the company's (GATEWAY_TIMEZONE)."""
     runtime = cli.runtime
-    today = runtime.clock.now().date()
+    zone = runtime.config.zone
+    today = runtime.clock.now().astimezone(zone).date()
     window = Window.parse(
-        since or (today - timedelta(days=6)).isoformat(), until or today.isoformat()
+        since or (today - timedelta(days=6)).isoformat(), until or today.isoformat(), zone
     )
     record_reading(
         runtime, cli.operator, "audit.report",
@@ -491,7 +493,7 @@ def anomalies(cli: CliContext, since: str | None, until: str | None, as_json: bo
         request_id=cli.request_id,
     )  # fmt: skip
     with snapshot(runtime.engine) as connection:
-        flags = anomaly_rules.find_anomalies(connection, window)
+        flags = anomaly_rules.find_anomalies(connection, window, zone)
     if as_json:
         emit_json({"since": window.start_at, "until": window.last_at,
                    "flags": [f.as_dict() for f in flags]})  # fmt: skip
@@ -500,10 +502,24 @@ def anomalies(cli: CliContext, since: str | None, until: str | None, as_json: bo
         click.echo("no flags")
         return
     emit_table(
-        ("rule", "partner", "client", "customer", "count", "first", "last", "detail"),
-        [(f.rule, f.partner, f.client, f.customer, f.count, f.first, f.last, f.detail)
-         for f in flags],
+        ("id", "partner", "client", "customers", "count", "first", "last", "reviewed", "detail"),
+        [(f.id, f.partner, f.client, ",".join(sorted(f.customers)[:3])
+          + ("…" if len(f.customers) > 3 else ""), f.count, f.first, f.last,
+          f.review["by"] if f.review else "-", f.detail) for f in flags],
     )  # fmt: skip
+
+
+@audit.command("review")
+@click.argument("flag_id")
+@click.option("--note", required=True, help="What was found, or done.")
+@pass_cli
+def review(cli: CliContext, flag_id: str, note: str) -> None:
+    """Mark an anomaly flag (its id from 'audit anomalies') reviewed, with a note; logged."""
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        anomaly_rules.review(session, runtime.clock, cli.operator, flag_id=flag_id, note=note,
+                             request_id=cli.request_id)  # fmt: skip
+    click.echo(f"flag {flag_id} marked reviewed")
 
 
 __all__ = ["audit", "GatewayError"]

@@ -74,3 +74,16 @@ class AuditCheckpoint(Base):
     public_key: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))
     frontier: Mapped[str] = mapped_column(Text)
+
+
+class AnomalyReview(Base):
+    """The desk's review of an anomaly flag (``gateway.audit.anomalies``): who, when, a note.
+    Kept beside the log, not in it (a note may name a person); the review itself is logged."""
+
+    __tablename__ = "anomaly_reviews"
+
+    flag_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    reviewed_by: Mapped[str] = mapped_column(String(128))
+    reviewed_at: Mapped[str] = mapped_column(String(27))
+    note: Mapped[str] = mapped_column(Text)

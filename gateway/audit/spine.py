@@ -21,7 +21,7 @@ Actions are ``noun.verb`` names; the vocabulary, which the privacy desk's report
   ``export``, ``entries`` or ``interval``; subject the signing ``key``), ``audit.verify``
   (details: the verdict), ``audit.export`` (details: filters and format; subjects: the partner
   or customer filtered on), ``audit.report`` (details ``report``: ``customer``, ``breach`` or
-  ``anomalies``, and the window); the checkpoint key's ``key.init`` and ``key.rotate`` carry
+  ``anomalies``, and the window); ``anomaly.review`` (subject the ``flag``, details its rule); the checkpoint key's ``key.init`` and ``key.rotate`` carry
   ``{"use": "checkpoint"}``;
 - staff in the web console (actor: ``operator`` ``staff:NAME``): ``staff.add``,
   ``staff.disable``, ``console.login``, ``console.logout``, ``console.view``,

@@ -474,12 +474,14 @@ def _breach_csv(connection: Any, result: dict[str, Any], zone: Any) -> Response:
 @blueprint.get("/anomalies")
 @requires("anomalies", "anomalies")
 def anomalies() -> Any:
-    day = _runtime().clock.now().date()
+    runtime = _runtime()
+    zone = runtime.config.zone
+    day = runtime.clock.now().astimezone(zone).date()
     since = _arg("since", 40) or (day - timedelta(days=6)).isoformat()
     until = _arg("until", 40) or day.isoformat()
     flags, error = [], None
     try:
-        window = Window.parse(since, until)
+        window = Window.parse(since, until, zone)
     except GatewayError as refused:
         error = refused.detail
         _viewed("anomalies")
@@ -487,9 +489,43 @@ def anomalies() -> Any:
         _record(dict(action="audit.report", actor=g.actor,
                      details={"report": "anomalies", "since": window.start_at,
                               "until": window.last_at, "via": "console"}))  # fmt: skip
-        with snapshot(_runtime().engine) as connection:
-            flags = [f.as_dict() for f in anomaly_rules.find_anomalies(connection, window)]
-    return _page("anomalies.html", flags=flags, since=since, until=until, error=error)
+        with snapshot(runtime.engine) as connection:
+            flags = [f.as_dict() | {"entries": _flag_entries(f)}
+                     for f in anomaly_rules.find_anomalies(connection, window, zone)]  # fmt: skip
+    return _page("anomalies.html", flags=flags, since=since, until=until, error=error,
+                 reviewed=request.args.get("reviewed"))  # fmt: skip
+
+
+def _flag_entries(flag: anomaly_rules.Flag) -> str:
+    """The log page filtered to the entries behind a flag."""
+    query: dict[str, str] = {"since": flag.first, "until": flag.last}
+    if flag.partner:
+        query["partner"] = flag.partner
+    if flag.customer:
+        query["customer"] = flag.customer
+    if flag.rule in ("denials", "withheld"):
+        query["outcome"] = "denied"
+    elif flag.rule == "off_hours":
+        query["action"] = "customers.read"
+    return url_for("console.log") + "?" + urlencode(query)
+
+
+@blueprint.post("/anomalies/review")
+@requires("anomalies", "anomalies.review")
+def review_anomaly() -> Any:
+    """Mark a flag reviewed: by whom (the signed-in officer), when, a note; logged."""
+    runtime = _runtime()
+    flag_id = request.form.get("flag", "")[:64]
+    try:
+        with runtime.transaction() as db:
+            anomaly_rules.review(db, runtime.clock, g.actor, flag_id=flag_id,
+                                 note=request.form.get("note", "")[:2000],
+                                 request_id=g.request_id)  # fmt: skip
+    except GatewayError as refused:
+        return _page("anomalies.html", 400, flags=[], since="", until="", error=refused.detail,
+                     reviewed=None)  # fmt: skip
+    back = {k: v for k in ("since", "until") if (v := request.form.get(k, "")[:40])}
+    return redirect(url_for("console.anomalies", reviewed=flag_id, **back) + f"#{flag_id}")
 
 
 @blueprint.route("/verification", methods=["GET", "POST"])

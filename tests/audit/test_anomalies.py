@@ -128,3 +128,61 @@ def test_anomalies_command_lists_flags(cli, runtime, clock):
     result = cli("audit", "anomalies", "--since", "2026-04-01", "--until", "2026-04-30")
     assert result.exit_code == 0
     assert "withheld" in result.stdout and "C-9" in result.stdout
+
+
+def test_a_resellers_first_load_is_labelled_not_flagged_as_volume(runtime, clock):
+    with runtime.transaction() as session:
+        _bulk(session, clock, "fresh", 500)  # its very first data: the initial sync
+    assert _flags(runtime, "2026-04-10", "2026-04-10", rule="volume") == []
+    (first,) = _flags(runtime, "2026-04-10", "2026-04-10", rule="first_load")
+    assert (first.partner, first.count) == ("fresh", 500) and "first load" in first.detail
+
+
+def test_a_flag_names_the_customers_it_concerns_and_has_a_stable_id(runtime, clock):
+    with runtime.transaction() as session:
+        for minute in range(6):
+            request(session, clock, customers=(f"C-{minute}",), rule="customer_designated",
+                    when=f"2026-04-02T01:0{minute}:00Z")  # fmt: skip
+    (flag,) = _flags(runtime, rule="denials")
+    assert flag.as_dict()["customers"] == [f"C-{n}" for n in range(6)]
+    assert flag.id.startswith("denials-") and flag.id == _flags(runtime, rule="denials")[0].id
+
+
+def test_business_hours_are_the_companys(runtime, clock):
+    from zoneinfo import ZoneInfo
+
+    with runtime.transaction() as session:
+        # Wednesday 2026-04-01 01:00 UTC is 10:00 in Tokyo but 01:00 in London.
+        request(session, clock, customers=("C-1",), when="2026-04-01T01:00:00Z")
+    with snapshot(runtime.engine) as connection:
+        window = Window.parse("2026-04-01", "2026-04-01")
+        tokyo = find_anomalies(connection, window, ZoneInfo("Asia/Tokyo"))
+        london = find_anomalies(connection, window, ZoneInfo("Europe/London"))
+    def rules(flags):
+        return [f.rule for f in flags if f.rule != "first_load"]
+
+    assert rules(tokyo) == [] and rules(london) == ["off_hours"]
+
+
+def test_the_desk_marks_a_flag_reviewed_and_the_note_stays_out_of_the_log(cli, runtime, clock):
+    import json
+
+    from sqlalchemy import select
+
+    from gateway.audit.models import AuditEntry
+
+    with runtime.transaction() as session:
+        request(session, clock, customers=("C-9",), rule="customer_in_use",
+                when="2026-04-03T01:00:00Z")  # fmt: skip
+    (flag,) = _flags(runtime, rule="withheld")
+    result = cli("audit", "review", flag.id, "--note", "山田様の件、販売代理店に削除を依頼済み")
+    assert result.exit_code == 0, result.output
+    (reviewed,) = _flags(runtime, rule="withheld")
+    assert reviewed.review["by"] == "test-operator" and "削除を依頼済み" in reviewed.review["note"]
+    with runtime.transaction() as session:
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "anomaly.review")
+        ).one()
+    assert json.loads(entry.details) == {"rule": "withheld"} and "山田" not in entry.details
+    assert cli("audit", "review", "withheld-000000000000x", "--note", "x").exit_code == 1
+    assert cli("audit", "review", flag.id, "--note", "  ").exit_code == 1

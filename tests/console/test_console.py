@@ -496,6 +496,41 @@ def test_customer_report_and_breach_csv(app, desk, clock):
     assert "persons,1" in lines  # the totals close the file
 
 
+def test_anomaly_flags_link_their_entries_and_are_marked_reviewed(app, desk, clock):
+    from gateway.audit.models import AnomalyReview
+
+    actor = Actor(ActorKind.CLIENT, "cl_test")
+    with app.extensions["gateway"].transaction() as session:
+        for minute in range(6):
+            record(session, Event(action="customers.read", actor=actor, outcome=Outcome.DENIED,
+                                  rule="customer_designated",
+                                  subjects=(Subject("partner", "acme"),
+                                            Subject("customer", f"C-{minute}"))),
+                   clock=clock)  # fmt: skip
+            clock.advance(timedelta(minutes=1))
+    page = desk.get("/console/anomalies").get_data(as_text=True)
+    row = page.split('<tr id="denials-')[1].split("</tr>")[0]
+    flag_id = "denials-" + row.split('"')[0]
+    assert 'href="/console/reports/customer?customer_id=C-0"' in row
+    assert 'class="entries" href="/console/log?since=' in row and "outcome=denied" in row
+    token = csrf_of(desk.get("/console/anomalies"))
+    saved = desk.post(
+        "/console/anomalies/review",
+        data={"csrf_token": token, "flag": flag_id, "note": "a broken integration"},
+    )
+    assert saved.status_code == 302
+    with app.extensions["gateway"].transaction() as session:
+        review = session.get(AnomalyReview, flag_id)
+    assert (review.reviewed_by, review.note) == ("staff:desk", "a broken integration")
+    again = desk.get("/console/anomalies").get_data(as_text=True)
+    assert "a broken integration" in again and "staff:desk" in again
+    assert entries(app, "anomaly.review")[-1].actor_id == "staff:desk"
+    refused = desk.post(
+        "/console/anomalies/review", data={"csrf_token": token, "flag": "nothing", "note": "x"}
+    )
+    assert refused.status_code == 400
+
+
 def test_the_leak_page_answers_the_reporting_test_and_the_deadlines(app, desk, clock):
     with app.extensions["gateway"].transaction() as session:
         factories.partner(session, clock, "acme", name="Acme Sales K.K.")
