@@ -17,11 +17,12 @@ Actions are ``noun.verb`` names; the vocabulary, which the privacy desk's report
 - resellers (actor: the OAuth client; subjects: ``partner``, ``client`` and, for data, each
   ``customer`` disclosed): ``token.issue``, ``token.introspect``, ``token.revoke``,
   ``customers.list``, ``customers.read``;
-- the privacy desk and the system: ``audit.checkpoint`` (details ``trigger``: ``manual``,
-  ``export``, ``entries`` or ``interval``; subject the signing ``key``), ``audit.verify``
-  (details: the verdict), ``audit.export`` (details: filters and format; subjects: the partner
-  or customer filtered on), ``audit.report`` (details ``report``: ``customer``, ``breach`` or
-  ``anomalies``, and the window); ``anomaly.review`` (subject the ``flag``, details its rule); the checkpoint key's ``key.init`` and ``key.rotate`` carry
+- the privacy desk and the system: ``audit.checkpoint`` (details ``trigger``: ``first``,
+  ``manual``, ``export``, ``entries`` or ``interval``; subject the signing ``key``),
+  ``audit.verify`` (details: the verdict), ``audit.export`` (details: filters and format;
+  subjects: the partner or customer filtered on), ``audit.report`` (details ``report``:
+  ``customer``, ``breach`` or ``anomalies``, and the window), ``anomaly.review`` (subject the
+  ``flag``, details its rule); the checkpoint key's ``key.init`` and ``key.rotate`` carry
   ``{"use": "checkpoint"}``;
 - staff in the web console (actor: ``operator`` ``staff:NAME``): ``staff.add``,
   ``staff.disable``, ``console.login``, ``console.logout``, ``console.view``,
