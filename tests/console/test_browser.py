@@ -235,6 +235,13 @@ def test_privacy_desk_filters_the_log_opens_a_report_and_signs_out(browser, gate
     _shot(driver, artefacts, "breach-report")
 
     driver.find_element(By.PARTIAL_LINK_TEXT, "Anomalies").click()
+    flag = _find(driver, "flags").find_element(By.CSS_SELECTOR, "tr[id^='first_load-']")
+    assert "acme" in flag.text  # acme's first sync: labelled, not a volume anomaly
+    flag.find_element(By.TAG_NAME, "textarea").send_keys("the initial sync, as agreed")
+    flag.find_element(By.CSS_SELECTOR, "button.mark-reviewed").click()
+    assert _find(driver, "review-saved").text
+    reviewed = driver.find_element(By.CSS_SELECTOR, "tr.reviewed").text
+    assert "staff:desk" in reviewed and "the initial sync, as agreed" in reviewed
     _shot(driver, artefacts, "anomalies")
     driver.find_element(By.PARTIAL_LINK_TEXT, "Verification").click()
     assert "entries 1–" in _find(driver, "sealed").text  # sealed from the start
