@@ -46,12 +46,14 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
     from gateway.console import views as console
     from gateway.health.views import blueprint as health
     from gateway.oauth import views as oauth
+    from gateway.removals.views import blueprint as removals
     from gateway.sharing.openapi import blueprint as openapi
     from gateway.sharing.views import blueprint as sharing
 
     app.register_blueprint(health)
     oauth.init_app(app, runtime)
     app.register_blueprint(sharing)
+    app.register_blueprint(removals)
     app.register_blueprint(openapi)
     console.init_app(app, runtime)
     sealing.init_app(app, runtime)  # checkpoints on the schedule, from every worker

@@ -45,6 +45,8 @@ DEFAULT_RATE_LIMIT_PER_MINUTE = 1200
 DEFAULT_RATE_LIMIT_TOKENS_PER_MINUTE = 30
 DEFAULT_RATE_LIMIT_FAILURES_PER_MINUTE = 20
 DEFAULT_TIMEZONE = "Asia/Tokyo"
+DEFAULT_REMOVAL_DUE_DAYS = 7
+DEFAULT_RIGHTS_DUE_DAYS = 14
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -68,6 +70,10 @@ class Config:
     controller_representative: str = ""
     # The company's calendar: the days and times the desk's reports show (log instants stay UTC).
     timezone: str = DEFAULT_TIMEZONE
+    # Days a reseller has to delete a removed customer's copy (a removal event's erase_by), and
+    # the privacy desk to answer a paragraph-6 request.
+    removal_due_days: int = DEFAULT_REMOVAL_DUE_DAYS
+    rights_due_days: int = DEFAULT_RIGHTS_DUE_DAYS
     # Empty: a store every worker of this node shares; or a ``limits`` storage URI
     # (``redis://host:6379/0``) that every node shares.
     rate_limit_storage: str = ""
@@ -128,6 +134,8 @@ class Config:
             controller_address=_text(env, "GATEWAY_CONTROLLER_ADDRESS", ""),
             controller_representative=_text(env, "GATEWAY_CONTROLLER_REPRESENTATIVE", ""),
             timezone=_timezone(env.get("GATEWAY_TIMEZONE") or DEFAULT_TIMEZONE),
+            removal_due_days=_positive(env, "GATEWAY_REMOVAL_DUE_DAYS", DEFAULT_REMOVAL_DUE_DAYS),
+            rights_due_days=_positive(env, "GATEWAY_RIGHTS_DUE_DAYS", DEFAULT_RIGHTS_DUE_DAYS),
             rate_limit_storage=(env.get("GATEWAY_RATE_LIMIT_STORAGE") or "").strip(),
             rate_limit_per_minute=_positive(
                 env, "GATEWAY_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE

@@ -136,10 +136,13 @@ def _rows(connection: Connection, start: datetime, end: datetime) -> Iterator[An
     yield from connection.execution_options(yield_per=10_000).execute(query)
 
 
-def find_anomalies(connection: Connection, window: Window,
-                   zone: tzinfo = COMPANY_ZONE) -> list[Flag]:  # fmt: skip
-    """The flags of ``window``, each with its review if the desk marked it."""
-    flags = _find(connection, window, zone)
+def find_anomalies(connection: Connection, window: Window, zone: ZoneInfo = COMPANY_ZONE,
+                   removal_due_days: int = 7, today: date | None = None) -> list[Flag]:  # fmt: skip
+    """The flags of ``window`` — and the removals overdue on ``today`` (by default the window's
+    last day) — each with its review if the desk marked it."""
+    day = today or (window.end - timedelta(microseconds=1)).astimezone(zone).date()
+    flags = _find(connection, window, zone) + _overdue_removals(connection, zone,
+                                                                 removal_due_days, day)  # fmt: skip
     reviews = {r.flag_id: r for r in connection.execute(
         select(AnomalyReview).where(AnomalyReview.flag_id.in_([f.id for f in flags]))
     )} if flags else {}  # fmt: skip
@@ -172,7 +175,28 @@ def review(session: Session, clock: Clock, actor: Actor, *, flag_id: str, note: 
     return reviewed
 
 
-RULE_NAMES = ("volume", "first_load", "denials", "off_hours", "withheld")
+RULE_NAMES = ("volume", "first_load", "denials", "off_hours", "withheld", "removal_overdue")
+
+
+def _overdue_removals(connection: Connection, zone: ZoneInfo, due_days: int,
+                      today: date) -> list[Flag]:  # fmt: skip
+    """``removal_overdue`` — a reseller has not acknowledged removal events past their
+    erase-by day: its copy of those customers may live on (paragraph 6). One flag a reseller."""
+    from gateway.removals.service import pending
+
+    flags: dict[str, Flag] = {}
+    for event in pending(connection, zone, due_days):
+        if not event.overdue(today):
+            continue
+        flag = flags.get(event.partner_id)
+        if flag is None:
+            flag = flags[event.partner_id] = Flag(
+                "removal_overdue", event.partner_id, event.effective_at, event.effective_at, 0,
+                f"removal events not acknowledged past their erase-by day ({due_days} days)",
+            )  # fmt: skip
+        flag.last, flag.count = event.effective_at, flag.count + 1
+        flag.customers.add(event.customer_id)
+    return list(flags.values())
 
 
 def _find(connection: Connection, window: Window, zone: tzinfo) -> list[Flag]:

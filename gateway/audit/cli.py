@@ -493,7 +493,13 @@ def anomalies(cli: CliContext, since: str | None, until: str | None, as_json: bo
         request_id=cli.request_id,
     )  # fmt: skip
     with snapshot(runtime.engine) as connection:
-        flags = anomaly_rules.find_anomalies(connection, window, zone)
+        flags = anomaly_rules.find_anomalies(
+            connection,
+            window,
+            zone,
+            runtime.config.removal_due_days,
+            runtime.clock.now().astimezone(zone).date(),
+        )
     if as_json:
         emit_json({"since": window.start_at, "until": window.last_at,
                    "flags": [f.as_dict() for f in flags]})  # fmt: skip

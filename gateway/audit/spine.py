@@ -16,7 +16,9 @@ Actions are ``noun.verb`` names; the vocabulary, which the privacy desk's report
   ``designation.add``, ``designation.withdraw``;
 - resellers (actor: the OAuth client; subjects: ``partner``, ``client`` and, for data, each
   ``customer`` disclosed): ``token.issue``, ``token.introspect``, ``token.revoke``,
-  ``customers.list``, ``customers.read``;
+  ``customers.list``, ``customers.read``, ``events.poll`` (details: delivered, acks, errors);
+- the gateway itself: ``removal.notify`` (a customer's removal made an event for each reseller
+  that received the customer; subjects: the customer and those resellers);
 - the privacy desk and the system: ``audit.checkpoint`` (details ``trigger``: ``first``,
   ``manual``, ``export``, ``entries`` or ``interval``; subject the signing ``key``),
   ``audit.verify`` (details: the verdict), ``audit.export`` (details: filters and format;

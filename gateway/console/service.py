@@ -443,7 +443,7 @@ KNOWN_ACTIONS = (
     "designation.add", "designation.withdraw", "key.init", "key.rotate", "audit.checkpoint",
     "audit.verify", "audit.export", "audit.report", "audit.browse", "console.login",
     "console.logout", "console.view", "console.refused", "staff.add", "staff.disable",
-    "anomaly.review",
+    "anomaly.review", "removal.notify", "events.poll",
 )  # fmt: skip
 
 

@@ -490,8 +490,9 @@ def anomalies() -> Any:
                      details={"report": "anomalies", "since": window.start_at,
                               "until": window.last_at, "via": "console"}))  # fmt: skip
         with snapshot(runtime.engine) as connection:
-            flags = [f.as_dict() | {"entries": _flag_entries(f)}
-                     for f in anomaly_rules.find_anomalies(connection, window, zone)]  # fmt: skip
+            found = anomaly_rules.find_anomalies(connection, window, zone,
+                                                 runtime.config.removal_due_days, day)  # fmt: skip
+            flags = [f.as_dict() | {"entries": _flag_entries(f)} for f in found]
     return _page("anomalies.html", flags=flags, since=since, until=until, error=error,
                  reviewed=request.args.get("reviewed"))  # fmt: skip
 

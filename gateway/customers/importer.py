@@ -47,6 +47,8 @@ from gateway.customers.models import Customer
 from gateway.customers.service import contract_ended
 from gateway.designations.models import Designation
 from gateway.jsonlines import REFUSED, ImportRefused, ImportTally, read_lines
+from gateway.removals import service as removals
+from gateway.removals.models import CONTRACT_ENDED
 from gateway.validation import describe
 
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: far above any real record, far below a memory problem
@@ -63,6 +65,9 @@ class ImportSummary(ImportTally):
     repeated: int = 0  # lines whose customer_id an earlier line of the same batch had
     dropped_fields: Counter[str] = field(default_factory=Counter)
     file_sha256: str = ""
+    # Customers whose contract ended with this import: each reseller that received them is
+    # told (gateway.removals), once the import is applied.
+    contracts_ended: list[str] = field(default_factory=list)
 
     def applied_counts(self) -> dict[str, int]:
         return {"created": self.created, "updated": self.updated,
@@ -148,6 +153,9 @@ def import_customers(
     if summary.bad:
         raise ImportRefused(summary, summary.line())
     _apply(session, batch, now, summary)
+    for customer_id in summary.contracts_ended:
+        removals.notify(session, clock, customer_id=customer_id, reason=CONTRACT_ENDED,
+                        request_id=request_id)  # fmt: skip
     record(
         session,
         Event(
@@ -214,13 +222,14 @@ def _apply(
     """Upsert one batch by customer_id; clears ``batch``."""
     if not batch:
         return
-    existing = dict(
-        session.execute(
-            select(Customer.customer_id, Customer.content_hash).where(
+    existing = {
+        customer_id: (content_hash, was_ended)
+        for customer_id, content_hash, was_ended in session.execute(
+            select(Customer.customer_id, Customer.content_hash, Customer.contract_ended).where(
                 Customer.customer_id.in_(list(batch))
             )
-        ).all()
-    )
+        )
+    }
     inserts, updates = [], []
     for customer_id, (text, content_hash, ended) in batch.items():
         row = {
@@ -232,8 +241,10 @@ def _apply(
         }
         if customer_id not in existing:
             inserts.append({**row, "stop_use": False, "stop_use_at": None})
-        elif existing[customer_id] != content_hash:
+        elif existing[customer_id][0] != content_hash:
             updates.append(row)
+            if ended and not existing[customer_id][1]:
+                summary.contracts_ended.append(customer_id)
         else:
             summary.unchanged += 1
     if inserts:

@@ -29,6 +29,8 @@ from gateway.clock import Clock, isoformat
 from gateway.customers.models import Customer
 from gateway.designations.models import Designation
 from gateway.errors import Conflict, NotFound
+from gateway.removals import service as removals
+from gateway.removals.models import STOP_USE
 
 # contract.usage_status values meaning the contract ended (see the module docstring).
 CONTRACT_ENDED = frozenset({"cancelled", "terminated"})
@@ -56,6 +58,9 @@ def stop_use(
     customer.stop_use = True
     customer.stop_use_at = isoformat(clock.now())
     _log(session, clock, actor, "customers.stop_use", customer_id, request_id)
+    # Every reseller that received the customer learns of it (gateway.removals).
+    removals.notify(session, clock, customer_id=customer_id, reason=STOP_USE,
+                    request_id=request_id)  # fmt: skip
     return customer
 
 

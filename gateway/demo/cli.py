@@ -44,6 +44,8 @@ def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool) -> No
         created = seed(session, runtime.clock)
         client = _demo_client(session, cli)
         staff = _demo_staff(session, cli)
+    if client is not None:
+        _first_sync_then_a_removal(cli, *client)
     with runtime.transaction() as session:  # a sealed log from the start
         sealed = seal(session, runtime.clock, checkpoint_keys, actor=DEMO_ACTOR)
     click.echo(f"demo data ready ({len(created)} resellers created); "
@@ -56,6 +58,11 @@ def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool) -> No
         click.echo(
             f"try: curl -u {client_id}:{secret} -d grant_type=client_credentials "
             f"{os.environ['GATEWAY_ISSUER']}/oauth/token"
+        )
+        click.echo(
+            f"demo-reseller synced once, then {REMOVED} asked to stop use: a removal event "
+            "waits for it — poll with: curl -H 'Authorization: Bearer TOKEN' -H "
+            f"'Content-Type: application/json' -d '{{}}' {os.environ['GATEWAY_ISSUER']}/v1/events"
         )
     for name, role, password in staff:
         click.echo(f"console account {name} ({role}), password (shown this once): {password}")
@@ -82,6 +89,32 @@ def _demo_client(session: Session, cli: CliContext) -> tuple[str, str] | None:
     )  # fmt: skip
     assert secret is not None
     return client.client_id, secret
+
+
+REMOVED = "DEMO-0003"
+
+
+def _first_sync_then_a_removal(cli: CliContext, client_id: str, secret: str) -> None:
+    """On the first run: the demo reseller's first sync, through the real API in-process (so
+    the log shows what it received), then a customer's stop of use — which becomes a removal
+    event for it to poll and acknowledge."""
+    from gateway import create_app
+    from gateway.customers.service import stop_use
+
+    runtime = cli.runtime
+    app = create_app(runtime.config, clock=runtime.clock)
+    try:
+        http = app.test_client()
+        token = http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                          auth=(client_id, secret)).json["access_token"]  # fmt: skip
+        http.get("/v1/customers?purpose=service_contact",
+                 headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    finally:
+        app.extensions["gateway.sealer"].stop()
+        app.extensions["gateway"].close()
+    with runtime.transaction() as session:
+        stop_use(session, runtime.clock, DEMO_ACTOR, customer_id=REMOVED,
+                 request_id=cli.request_id)  # fmt: skip
 
 
 def _demo_staff(session: Session, cli: CliContext) -> list[tuple[str, str, str]]:

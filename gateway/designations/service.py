@@ -35,6 +35,8 @@ from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.jsonlines import REFUSED, ImportRefused, ImportTally, read_lines
 from gateway.partners.models import Partner
 from gateway.partners.schemas import PARTNER_ID
+from gateway.removals import service as removals
+from gateway.removals.models import DESIGNATION_WITHDRAWN
 from gateway.validation import StrictSchema, describe, load
 
 MAX_LINE_BYTES = 4096
@@ -137,6 +139,9 @@ def withdraw_designation(
         ),
         clock=clock,
     )
+    # The reseller learns of it, if it ever received the customer (gateway.removals).
+    removals.notify(session, clock, customer_id=customer_id, reason=DESIGNATION_WITHDRAWN,
+                    only=(partner_id,), request_id=request_id)  # fmt: skip
     return designation
 
 

@@ -26,7 +26,7 @@ import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Response, current_app, g, request
@@ -80,6 +80,9 @@ class Access:
     facts: AccessFacts
     session: RawTransaction
     events: list[Event]
+    # Writes the view asks for, made by the commit that logs the request, after the caller
+    # was judged again there (e.g. a removal event acknowledged): with its entry or not at all.
+    writes: list[Callable[[RawTransaction], None]] = field(default_factory=list)
 
     @property
     def actor(self) -> Actor:
@@ -91,6 +94,9 @@ class Access:
 
     def log(self, event: Event) -> None:
         self.events.append(event)
+
+    def write_on_commit(self, write: Callable[[RawTransaction], None]) -> None:
+        self.writes.append(write)
 
     def deny(self, rule: Rule, *, action: str, subjects: tuple[Subject, ...] = (),
              purpose: str | None = None) -> None:  # fmt: skip
@@ -280,6 +286,9 @@ def require_token(action: str, scopes_any: Iterable[str] | None = None) -> Calla
                 recheck, announce = (
                     _recheck(events, runtime) if response.status_code < 300 else None
                 ) or (None, None)
+                access: Access | None = g.get("access")
+                if access is not None and access.writes and recheck is not None:
+                    recheck = _then_writing(recheck, access.writes)
                 proof: dpop.Proof | None = g.get("dpop_proof")
                 if proof is not None:
                     recheck = _using_up(proof, recheck, events, now)
@@ -391,6 +400,19 @@ def _using_up(proof: dpop.Proof, recheck: Recheck | None, events: list[Event],
             return refusal(dpop.PROOF_UNUSED, action=last.action, actor=access.actor,
                            subjects=access.subjects, request_id=last.request_id)  # fmt: skip
         return recheck(connection, shared) if recheck is not None else None
+
+    return commit
+
+
+def _then_writing(recheck: Recheck, writes: list[Callable[[RawTransaction], None]]) -> Recheck:
+    """The view's writes, made only if the caller still passes at the commit."""
+
+    def commit(connection: RawTransaction, shared: dict) -> Event | None:
+        refused = recheck(connection, shared)
+        if refused is None:
+            for write in writes:
+                write(connection)
+        return refused
 
     return commit
 

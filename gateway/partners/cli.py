@@ -1,4 +1,4 @@
-"""``gateway partners add|nda|revoke|limits|list``."""
+"""``gateway partners add|nda|revoke|limits|list|pending-removals``."""
 
 from __future__ import annotations
 
@@ -170,6 +170,37 @@ def list_(cli: CliContext, as_json: bool) -> None:
             )
         )
     emit_table(("ID", "NAME", "STATUS", "NDA", "LIMIT/MIN"), rows)
+
+
+@partners.command("pending-removals")
+@click.argument("partner_id", required=False)
+@json_option
+@pass_cli
+def pending_removals(cli: CliContext, partner_id: str | None, as_json: bool) -> None:
+    """Removal events a reseller has not acknowledged yet (all resellers, or PARTNER_ID's),
+    oldest first; overdue once past their erase-by day."""
+    from gateway.removals.service import pending
+
+    runtime = cli.runtime
+    config = runtime.config
+    today = runtime.clock.now().astimezone(config.zone).date()
+    with runtime.reading() as session:
+        if partner_id is not None:
+            service.get_partner(session, partner_id)
+        waiting = [p.as_dict(today) for p in pending(session, config.zone,
+                                                      config.removal_due_days,
+                                                      partner_id=partner_id)]  # fmt: skip
+    if as_json:
+        emit_json(waiting)
+        return
+    if not waiting:
+        click.echo("no removal events waiting")
+        return
+    emit_table(
+        ("PARTNER", "CUSTOMER", "REASON", "SINCE", "ERASE BY", "OVERDUE"),
+        [(w["partner_id"], w["customer_id"], w["reason"], w["effective_at"], w["erase_by"],
+          "yes" if w["overdue"] else "") for w in waiting],
+    )  # fmt: skip
 
 
 def _sha256_of(path: Path) -> str:

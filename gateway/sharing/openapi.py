@@ -16,6 +16,8 @@ from gateway import allowlist
 from gateway.errors import PROBLEM_JSON
 from gateway.oauth.clients import partner_scopes
 from gateway.policy import JOINT_USE_PURPOSES
+from gateway.removals.service import EVENT_TYPE
+from gateway.removals.views import PollRequest
 from gateway.sharing.schemas import CustomerListQuery, CustomerQuery
 
 blueprint = Blueprint("openapi", __name__)
@@ -156,6 +158,48 @@ def build(issuer: str) -> dict[str, Any]:
                     "200": {"description": "The customer.",
                             "content": {"application/json": {"schema": "Customer"}}},
                     "404": _problem("No such customer, not designated or withheld: alike."),
+                    **denials,
+                },
+            }
+        },
+    )  # fmt: skip
+    spec.components.schema("PollRequest", schema=PollRequest)
+    spec.components.schema(
+        "PollResponse",
+        {
+            "type": "object",
+            "required": ["sets", "moreAvailable"],
+            "properties": {
+                "sets": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "jti → a Security Event Token (RFC 8417, typ secevent+jwt, "
+                    "signed with a key of jwks_uri; aud: the reseller's partner id) holding one "
+                    f"event, {EVENT_TYPE}: customer_id, reason (stop_use, "
+                    "designation_withdrawn, contract_ended, erased), effective_at, erase_by.",
+                },
+                "moreAvailable": {"type": "boolean"},
+            },
+        },
+    )
+    spec.path(
+        path="/v1/events",
+        operations={
+            "post": {
+                "summary": "Poll removal events; acknowledge the ones acted on (RFC 8936)",
+                "description": (
+                    "An acknowledgement (ack) states that the reseller's copy of the customer is "
+                    "deleted — for a stop of use, no longer used. Unacknowledged events are "
+                    "delivered again; an ack of an unknown or another reseller's jti changes "
+                    "nothing. Any token of the reseller's active clients may poll."
+                ),
+                "parameters": [proof],
+                "security": security,
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": "PollRequest"}}},
+                "responses": {
+                    "200": {"description": "Events not acknowledged yet, oldest first.",
+                            "content": {"application/json": {"schema": "PollResponse"}}},
                     **denials,
                 },
             }

@@ -41,3 +41,18 @@ def test_openapi_declares_the_security_scheme_and_problem_shape(http):
     assert set(document["components"]["schemas"]["Problem"]["properties"]) >= {
         "type", "title", "status", "detail",
     }  # fmt: skip
+
+
+def test_openapi_describes_the_removal_events_poll(http):
+    document = http.get("/openapi.json").json
+    poll = document["paths"]["/v1/events"]["post"]
+    body = poll["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert body.endswith("/PollRequest")
+    request = document["components"]["schemas"]["PollRequest"]["properties"]
+    assert set(request) == {"maxEvents", "returnImmediately", "ack", "setErrs"}
+    response = document["components"]["schemas"]["PollResponse"]
+    assert set(response["required"]) == {"sets", "moreAvailable"}
+    assert (
+        "urn:joint-use-gateway:event:customer-removed"
+        in response["properties"]["sets"]["description"]
+    )
