@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, select
 
 from gateway.audit.reports import customer_report
-from gateway.customers.models import Customer
+from gateway.customers.models import Customer, ErasedCustomer
 from gateway.designations.models import Designation
 from gateway.notice import items_text, notice_items, purpose_words
 from gateway.partners.models import Partner
@@ -57,6 +57,9 @@ def customer_answer(connection: Connection, customer_id: str, zone: ZoneInfo,
                Customer.contract_ended).where(Customer.customer_id == customer_id)
     ).first()  # fmt: skip
     record = json.loads(customer.content) if customer else {}
+    erased = connection.execute(
+        select(ErasedCustomer.erased_at).where(ErasedCustomer.customer_id == customer_id)
+    ).scalar()
     recipients = []
     for recipient in report["recipients"]:
         partner_id = recipient["partner"]
@@ -87,6 +90,7 @@ def customer_answer(connection: Connection, customer_id: str, zone: ZoneInfo,
             "since": local(customer.stop_use_at, zone) if customer and customer.stop_use else None,
         },
         "contract_ended": bool(customer and customer.contract_ended),
+        "erased_at": local(erased, zone),
         "disclosures": [
             {
                 **d,
@@ -138,6 +142,9 @@ def letter(answer: dict[str, Any], controller: str, contact: str) -> str:
             "   利用目的: " + "、".join(ja for ja, _ in r["purposes"]),
             f"   提供の期間: {r['first']} から {r['last']} まで（{r['count']} 回）",
         ]
+    if answer["erased_at"]:
+        lines += ["", f"お客様のご請求により、{answer['erased_at']} に、当社が保有する"
+                      "お客様の情報を消去し、提供先の販売代理店にも消去を求めました。"]  # fmt: skip
     if answer["stop_use"]["in_force"]:
         lines += ["", f"お客様のご請求により、{answer['stop_use']['since']} から、"
                       "いずれの販売代理店への提供も停止しています。"]  # fmt: skip

@@ -11,9 +11,9 @@ Actions are ``noun.verb`` names; the vocabulary, which the privacy desk's report
 
 - operators: ``partner.add``, ``partner.nda``, ``partner.revoke``, ``partner.limits``,
   ``client.add``, ``client.constrain``, ``client.disable``, ``key.init``, ``key.rotate``,
-  ``customers.import``,
-  ``customers.stop_use``, ``customers.resume_use``, ``designations.import``,
-  ``designation.add``, ``designation.withdraw``;
+  ``customers.import``, ``customers.stop_use``, ``customers.resume_use``, ``customers.erase``,
+  ``customers.readmit``, ``designations.import``, ``designation.add``,
+  ``designation.withdraw``;
 - resellers (actor: the OAuth client; subjects: ``partner``, ``client`` and, for data, each
   ``customer`` disclosed): ``token.issue``, ``token.introspect``, ``token.revoke``,
   ``customers.list``, ``customers.read``, ``events.poll`` (details: delivered, acks, errors);

@@ -443,7 +443,8 @@ KNOWN_ACTIONS = (
     "designation.add", "designation.withdraw", "key.init", "key.rotate", "audit.checkpoint",
     "audit.verify", "audit.export", "audit.report", "audit.browse", "console.login",
     "console.logout", "console.view", "console.refused", "staff.add", "staff.disable",
-    "anomaly.review", "removal.notify", "events.poll",
+    "anomaly.review", "removal.notify", "events.poll", "customers.erase",
+    "customers.readmit",
 )  # fmt: skip
 
 

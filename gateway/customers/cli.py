@@ -1,4 +1,4 @@
-"""``gateway customers import|stop-use|resume-use``."""
+"""``gateway customers import|stop-use|resume-use|erase|readmit``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from gateway import allowlist
 from gateway.cli import CliContext, emit_json, fail, json_option, pass_cli
-from gateway.customers import service
+from gateway.customers import erasure, service
 from gateway.customers.importer import import_customers
 from gateway.jsonlines import ImportRefused, ImportTally
 
@@ -42,6 +42,41 @@ def import_(cli: CliContext, file: Path, as_json: bool) -> None:
             progress=progress, request_id=cli.request_id,
         ),
     )  # fmt: skip
+
+
+@customers.command("erase")
+@click.argument("customer_id")
+@click.option("--request", "request", help="The rights request this answers.")
+@json_option
+@pass_cli
+def erase(cli: CliContext, customer_id: str, request: str | None, as_json: bool) -> None:
+    """Erase every stored personal value of CUSTOMER_ID (paragraph 6, 消去); a tombstone is
+    kept, every reseller that received the customer gets a removal event, the log keeps its
+    entries (ids and item names only)."""
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        tombstone = erasure.erase(session, runtime.clock, cli.operator, customer_id=customer_id,
+                                  request=request, request_id=cli.request_id)  # fmt: skip
+        view = {"customer_id": tombstone.customer_id, "erased_at": tombstone.erased_at,
+                "request": tombstone.request_id}  # fmt: skip
+    view["disk"] = erasure.scrub(runtime)
+    if as_json:
+        emit_json(view)
+    else:
+        click.echo(f"customer {customer_id} erased at {view['erased_at']}; {view['disk']}")
+
+
+@customers.command("readmit")
+@click.argument("customer_id")
+@click.option("--reason", required=True, help="Why the erased customer may come back.")
+@pass_cli
+def readmit(cli: CliContext, customer_id: str, reason: str) -> None:
+    """Let an erased CUSTOMER_ID be imported again; logged with the reason."""
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        erasure.readmit(session, runtime.clock, cli.operator, customer_id=customer_id,
+                        reason=reason, request_id=cli.request_id)  # fmt: skip
+    click.echo(f"customer {customer_id} may be imported again")
 
 
 @customers.command("stop-use")

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from gateway.allowlist import Allowlist
 from gateway.audit.spine import Actor, Event, record
 from gateway.clock import Clock, isoformat
-from gateway.customers.models import Customer
+from gateway.customers.models import Customer, ErasedCustomer
 from gateway.customers.service import contract_ended
 from gateway.designations.models import Designation
 from gateway.jsonlines import REFUSED, ImportRefused, ImportTally, read_lines
@@ -119,6 +119,8 @@ def import_customers(
     summary = ImportSummary()
     digest = hashlib.sha256()
     now = isoformat(clock.now())
+    # Erased customers come back only when an operator readmits them (paragraph 6).
+    erased = set(session.scalars(select(ErasedCustomer.customer_id)))
     batch: dict[str, tuple[str, str, bool]] = {}
 
     for number, raw, consumed in read_lines(source, MAX_LINE_BYTES, digest):
@@ -131,6 +133,9 @@ def import_customers(
             if not raw.strip():
                 continue
             customer_id, content, dropped = _parse(raw, allowlist, first=number == 1)
+            if customer_id in erased:
+                raise _BadLine(f"customer {customer_id!r} was erased (paragraph 6): "
+                               "readmit it first (gateway customers readmit)")  # fmt: skip
         except _BadLine as bad:
             summary.refuse_line(number, str(bad))
             continue

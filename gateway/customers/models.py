@@ -30,3 +30,14 @@ class Customer(Base):
     @property
     def withheld(self) -> bool:
         return self.stop_use or self.contract_ended
+
+
+class ErasedCustomer(Base):
+    """A tombstone: the customer whose data was erased (paragraph 6, 消去), when, and for which
+    request — nothing else. An import of the id is refused until an operator readmits it."""
+
+    __tablename__ = "erased_customers"
+
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[str] = mapped_column(String(27))
+    request_id: Mapped[str | None] = mapped_column(String(64))
