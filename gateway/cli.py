@@ -139,9 +139,10 @@ def _register() -> None:
     from gateway.designations.cli import designations
     from gateway.oauth.cli import clients, keys
     from gateway.partners.cli import partners
+    from gateway.rights.cli import rights
 
     for command in (
-        db_group, keys, partners, clients, customers, designations, audit, staff, demo,
+        db_group, keys, partners, clients, customers, designations, audit, staff, demo, rights,
     ):  # fmt: skip
         main.add_command(command)
 

@@ -27,6 +27,7 @@ from gateway.audit.window import Window, parse_bound
 from gateway.cli import EXIT_REFUSED, CliContext, emit_json, emit_table, fail, json_option, pass_cli
 from gateway.clock import isoformat
 from gateway.errors import AuditUnavailable, GatewayError, InvalidInput
+from gateway.rights import service as rights
 from gateway.runtime import Runtime
 
 
@@ -327,14 +328,21 @@ def report_group() -> None:
 @report_group.command("customer")
 @click.argument("customer_id")
 @click.option("--letter", is_flag=True, help="Print the reply to the customer (Japanese).")
+@click.option("--request", "request", help="The rights request (a disclosure) this answers.")
 @json_option
 @pass_cli
-def report_customer(cli: CliContext, customer_id: str, letter: bool, as_json: bool) -> None:
+def report_customer(cli: CliContext, customer_id: str, letter: bool, request: str | None,
+                    as_json: bool) -> None:  # fmt: skip
     """Every disclosure of CUSTOMER_ID's data — reseller, items, purpose, time, allowlist
     version — and every refused request (paragraph 6: who received my data?); --letter: the
     reply, in the notice's words and the company's calendar."""
     runtime = cli.runtime
     _require_known(runtime, customer=customer_id)
+    if request:
+        with runtime.transaction() as session:
+            rights.link(session, runtime.clock, cli.operator, request=request,
+                        customer_id=customer_id, action="disclosure_report",
+                        request_id=cli.request_id)  # fmt: skip
     record_reading(
         runtime, cli.operator, "audit.report", subjects=(Subject("customer", customer_id),),
         details={"report": "customer"}, request_id=cli.request_id,

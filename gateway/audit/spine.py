@@ -24,7 +24,8 @@ Actions are ``noun.verb`` names; the vocabulary, which the privacy desk's report
   ``audit.verify`` (details: the verdict), ``audit.export`` (details: filters and format;
   subjects: the partner or customer filtered on), ``audit.report`` (details ``report``:
   ``customer``, ``breach`` or ``anomalies``, and the window), ``anomaly.review`` (subject the
-  ``flag``, details its rule); the checkpoint key's ``key.init`` and ``key.rotate`` carry
+  ``flag``, details its rule), ``rights.open``, ``rights.act`` and ``rights.close`` (subjects:
+  the customer and the ``request``); the checkpoint key's ``key.init`` and ``key.rotate`` carry
   ``{"use": "checkpoint"}``;
 - staff in the web console (actor: ``operator`` ``staff:NAME``): ``staff.add``,
   ``staff.disable``, ``console.login``, ``console.logout``, ``console.view``,

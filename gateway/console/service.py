@@ -444,7 +444,7 @@ KNOWN_ACTIONS = (
     "audit.verify", "audit.export", "audit.report", "audit.browse", "console.login",
     "console.logout", "console.view", "console.refused", "staff.add", "staff.disable",
     "anomaly.review", "removal.notify", "events.poll", "customers.erase",
-    "customers.readmit",
+    "customers.readmit", "rights.open", "rights.act", "rights.close",
 )  # fmt: skip
 
 

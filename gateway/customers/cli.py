@@ -17,6 +17,7 @@ from gateway.cli import CliContext, emit_json, fail, json_option, pass_cli
 from gateway.customers import erasure, service
 from gateway.customers.importer import import_customers
 from gateway.jsonlines import ImportRefused, ImportTally
+from gateway.rights import service as rights
 
 
 @click.group("customers")
@@ -26,22 +27,34 @@ def customers() -> None:
 
 @customers.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--request", "request", help="The rights request (a correction) this answers.")
 @json_option
 @pass_cli
-def import_(cli: CliContext, file: Path, as_json: bool) -> None:
+def import_(cli: CliContext, file: Path, request: str | None, as_json: bool) -> None:
     """Import customer records from FILE (JSON Lines, one record a line).
 
     Fields outside the allowlist are dropped, counted and named, never stored. The file is
     applied whole or not at all: if any line is bad, nothing changes and every bad line is
     listed with its number and reason.
     """
-    import_file(
-        cli, file, "importing customers", as_json,
-        lambda session, source, progress: import_customers(
-            session, cli.runtime.clock, cli.operator, source, allowlist=allowlist.current(),
-            progress=progress, request_id=cli.request_id,
-        ),
-    )  # fmt: skip
+
+    def run(session: Session, source: BinaryIO, progress: Progress) -> ImportTally:
+        if request:
+            rights.link(
+                session,
+                cli.runtime.clock,
+                cli.operator,
+                request=request,
+                customer_id=None,
+                action="import",
+                detail=file.name[:200],
+                request_id=cli.request_id,
+            )
+        return import_customers(session, cli.runtime.clock, cli.operator, source,
+                                allowlist=allowlist.current(), progress=progress,
+                                request_id=cli.request_id)  # fmt: skip
+
+    import_file(cli, file, "importing customers", as_json, run)
 
 
 @customers.command("erase")
@@ -55,8 +68,24 @@ def erase(cli: CliContext, customer_id: str, request: str | None, as_json: bool)
     entries (ids and item names only)."""
     runtime = cli.runtime
     with runtime.transaction() as session:
-        tombstone = erasure.erase(session, runtime.clock, cli.operator, customer_id=customer_id,
-                                  request=request, request_id=cli.request_id)  # fmt: skip
+        if request:
+            rights.link(
+                session,
+                runtime.clock,
+                cli.operator,
+                request=request,
+                customer_id=customer_id,
+                action="erase",
+                request_id=cli.request_id,
+            )
+        tombstone = erasure.erase(
+            session,
+            runtime.clock,
+            cli.operator,
+            customer_id=customer_id,
+            request=request,
+            request_id=cli.request_id,
+        )
         view = {"customer_id": tombstone.customer_id, "erased_at": tombstone.erased_at,
                 "request": tombstone.request_id}  # fmt: skip
     view["disk"] = erasure.scrub(runtime)
@@ -81,12 +110,24 @@ def readmit(cli: CliContext, customer_id: str, reason: str) -> None:
 
 @customers.command("stop-use")
 @click.argument("customer_id")
+@click.option("--request", "request", help="The rights request this answers.")
 @json_option
 @pass_cli
-def stop_use(cli: CliContext, customer_id: str, as_json: bool) -> None:
-    """Withhold CUSTOMER_ID from every reseller (the customer asked to stop use)."""
+def stop_use(cli: CliContext, customer_id: str, request: str | None, as_json: bool) -> None:
+    """Withhold CUSTOMER_ID from every reseller (the customer asked to stop use); each
+    reseller that received the customer gets a removal event."""
     runtime = cli.runtime
     with runtime.transaction() as session:
+        if request:
+            rights.link(
+                session,
+                runtime.clock,
+                cli.operator,
+                request=request,
+                customer_id=customer_id,
+                action="stop_use",
+                request_id=cli.request_id,
+            )
         customer = service.stop_use(
             session, runtime.clock, cli.operator, customer_id=customer_id,
             request_id=cli.request_id,

@@ -10,6 +10,7 @@ from gateway.cli import CliContext, emit_json, json_option, pass_cli
 from gateway.customers.cli import import_file
 from gateway.designations import service
 from gateway.designations.models import Designation
+from gateway.rights import service as rights
 
 
 @click.group("designations")
@@ -62,12 +63,26 @@ def add(
 @designations.command("withdraw")
 @click.argument("customer_id")
 @click.argument("partner_id")
+@click.option("--request", "request", help="The rights request this answers.")
 @json_option
 @pass_cli
-def withdraw(cli: CliContext, customer_id: str, partner_id: str, as_json: bool) -> None:
-    """End PARTNER_ID's access to CUSTOMER_ID at once."""
+def withdraw(cli: CliContext, customer_id: str, partner_id: str, request: str | None,
+             as_json: bool) -> None:  # fmt: skip
+    """End PARTNER_ID's access to CUSTOMER_ID at once; the reseller gets a removal event if it
+    ever received the customer."""
     runtime = cli.runtime
     with runtime.transaction() as session:
+        if request:
+            rights.link(
+                session,
+                runtime.clock,
+                cli.operator,
+                request=request,
+                customer_id=customer_id,
+                action="withdraw",
+                detail=partner_id,
+                request_id=cli.request_id,
+            )
         designation = service.withdraw_designation(
             session, runtime.clock, cli.operator, customer_id=customer_id,
             partner_id=partner_id, request_id=cli.request_id,
