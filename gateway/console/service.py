@@ -51,7 +51,8 @@ from gateway.policy import JOINT_USE_PURPOSES
 # decision, and keeping the two apart means no one both acts and reviews the record of it.
 PERMISSIONS: dict[str, frozenset[str]] = {
     PRIVACY_DESK: frozenset(
-        {"log.read", "report.customer", "report.breach", "anomalies", "verify", "resellers.read"}
+        {"log.read", "report.customer", "report.breach", "anomalies", "verify", "resellers.read",
+         "rights"}
     ),
     OPERATOR: frozenset({"resellers.read", "resellers.revoke"}),
 }

@@ -47,11 +47,16 @@ from gateway.audit.spine import Event, Outcome, Subject, record
 from gateway.audit.window import Window, parse_bound
 from gateway.console import service
 from gateway.console.secret import session_secret
-from gateway.errors import AuditUnavailable, GatewayError
+from gateway.customers import erasure
+from gateway.customers import service as customer_service
+from gateway.designations.service import withdraw_designation
+from gateway.errors import AuditUnavailable, GatewayError, InvalidInput
 from gateway.notice import item_labels
 from gateway.partners.service import revoke_partner
 from gateway.policy import JOINT_USE_PURPOSES
 from gateway.ratelimit.service import RULE as RATE_LIMIT_RULE
+from gateway.rights import service as rights
+from gateway.rights.models import KINDS, OUTCOMES
 from gateway.runtime import Runtime
 
 SESSION_LIFETIME = timedelta(hours=8)
@@ -377,6 +382,31 @@ def customer_report() -> Any:
     if customer_id:
         with snapshot(runtime.engine) as connection:
             unknown = _unknown(lambda: subjects.require_customer(connection, customer_id))
+    linked = _arg("request", 16)
+    if customer_id and unknown is None and linked:
+        try:  # the disclosure answer to a request in the register
+            with runtime.transaction() as db:
+                rights.link(
+                    db,
+                    runtime.clock,
+                    g.actor,
+                    request=linked,
+                    customer_id=customer_id,
+                    action="disclosure_report",
+                    request_id=g.request_id,
+                )
+        except GatewayError as refused:
+            return _page(
+                "customer_report.html",
+                409,
+                result=None,
+                customer_id=customer_id,
+                query="",
+                matches=None,
+                unknown=None,
+                generated_at=runtime.clock.now(),
+                link_error=refused.detail,
+            )
     if customer_id and unknown is None:
         _record(dict(action="audit.report", actor=g.actor,
                      subjects=(Subject("customer", customer_id),),
@@ -586,6 +616,168 @@ def export() -> Any:
         mimetype="application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+# --- the rights register ----------------------------------------------------------------------
+
+_SHOW = ("open", "overdue", "closed", "all")
+
+
+@blueprint.get("/rights")
+@requires("rights", "rights")
+def rights_register() -> Any:
+    """The register of paragraph-6 requests: open, overdue, closed; and a form to open one."""
+    runtime = _runtime()
+    show = request.args.get("show", "open")
+    show = show if show in _SHOW else "open"
+    with runtime.reading() as db:
+        views = rights.register(
+            db,
+            runtime.clock,
+            runtime.config,
+            only_open=show == "open",
+            only_overdue=show == "overdue",
+        )
+    if show == "closed":
+        views = [v for v in views if v.request.status == "closed"]
+    _viewed("rights", show=show)
+    today = runtime.clock.now().astimezone(runtime.config.zone).date()
+    return _page(
+        "rights.html",
+        views=[v.as_dict() for v in views],
+        show=show,
+        kinds=KINDS,
+        today=today.isoformat(),
+        error=request.args.get("error"),
+    )
+
+
+@blueprint.post("/rights")
+@requires("rights", "rights.open")
+def rights_open() -> Any:
+    runtime = _runtime()
+    try:
+        received = date.fromisoformat(request.form.get("received_on", "")[:10])
+        with runtime.transaction() as db:
+            opened = rights.open_request(
+                db,
+                runtime.clock,
+                runtime.config,
+                g.actor,
+                customer_id=request.form.get("customer_id", "").strip()[:64],
+                kind=request.form.get("kind", ""),
+                received_on=received,
+                reference=request.form.get("reference", "")[:200] or None,
+                request_id=g.request_id,
+            )
+    except ValueError:
+        return redirect(url_for("console.rights_register", error="received on: YYYY-MM-DD"))
+    except GatewayError as refused:
+        return redirect(url_for("console.rights_register", error=refused.detail[:300]))
+    return redirect(url_for("console.rights_request", request_id=opened.id))
+
+
+@blueprint.get("/rights/<request_id>")
+@requires("rights", "rights.request")
+def rights_request(request_id: str) -> Any:
+    runtime = _runtime()
+    with runtime.reading() as db:
+        found = rights.register(db, runtime.clock, runtime.config, request=request_id[:16])
+        resellers = rights.designated_resellers(db, found[0].request.customer_id) if found else []
+    if not found:
+        _viewed("rights.request", found=False)
+        return _page("refused.html", 404, reason="missing")
+    _viewed("rights.request", request=request_id)
+    return _page(
+        "rights_request.html",
+        view=found[0].as_dict(),
+        resellers=resellers,
+        outcomes=OUTCOMES,
+        error=request.args.get("error"),
+    )
+
+
+@blueprint.post("/rights/<request_id>/act")
+@requires("rights", "rights.act")
+def rights_act(request_id: str) -> Any:
+    """Stop use, erase, or withdraw a designation for the request — through the same services
+    as the CLI, linked to the request in the same transaction."""
+    runtime = _runtime()
+    action = request.form.get("action", "")
+    partner_id = request.form.get("partner", "")[:64]
+    try:
+        with runtime.transaction() as db:
+            found = rights.get_request(db, request_id[:16])
+            customer_id = found.customer_id
+            if action == "erase" and request.form.get("confirm") != "yes":
+                raise InvalidInput("tick the confirmation: an erasure cannot be undone")
+            rights.link(
+                db,
+                runtime.clock,
+                g.actor,
+                request=found.id,
+                customer_id=customer_id,
+                action=action,
+                detail=partner_id or None,
+                request_id=g.request_id,
+            )
+            if action == "stop_use":
+                customer_service.stop_use(
+                    db, runtime.clock, g.actor, customer_id=customer_id, request_id=g.request_id
+                )
+            elif action == "erase":
+                erasure.erase(
+                    db,
+                    runtime.clock,
+                    g.actor,
+                    customer_id=customer_id,
+                    request=found.id,
+                    request_id=g.request_id,
+                )
+            elif action == "withdraw":
+                withdraw_designation(
+                    db,
+                    runtime.clock,
+                    g.actor,
+                    customer_id=customer_id,
+                    partner_id=partner_id,
+                    request_id=g.request_id,
+                )
+            else:
+                raise InvalidInput("action: stop_use, erase or withdraw")
+    except GatewayError as refused:
+        return redirect(
+            url_for(
+                "console.rights_request", request_id=request_id[:16], error=refused.detail[:300]
+            )
+        )
+    if action == "erase":
+        erasure.scrub(runtime)
+    return redirect(url_for("console.rights_request", request_id=request_id[:16]))
+
+
+@blueprint.post("/rights/<request_id>/close")
+@requires("rights", "rights.close")
+def rights_close(request_id: str) -> Any:
+    runtime = _runtime()
+    try:
+        with runtime.transaction() as db:
+            rights.close_request(
+                db,
+                runtime.clock,
+                g.actor,
+                request=request_id[:16],
+                outcome=request.form.get("outcome", ""),
+                note=request.form.get("note", "")[:2000],
+                request_id=g.request_id,
+            )
+    except GatewayError as refused:
+        return redirect(
+            url_for(
+                "console.rights_request", request_id=request_id[:16], error=refused.detail[:300]
+            )
+        )
+    return redirect(url_for("console.rights_request", request_id=request_id[:16]))
 
 
 # --- the operators ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from gateway.audit.spine import Actor, Event, Subject, record
 from gateway.audit.subjects import require_customer
 from gateway.clock import Clock, isoformat
 from gateway.config import Config
+from gateway.designations.models import Designation
 from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.removals.models import RemovalEvent
 from gateway.removals.service import erase_by
@@ -277,3 +278,14 @@ def _removals(
             }
         )
     return views
+
+
+def designated_resellers(session: Session, customer_id: str) -> list[str]:
+    """The resellers the customer designates now (those a withdrawal can concern)."""
+    return list(
+        session.scalars(
+            select(Designation.partner_id)
+            .where(Designation.customer_id == customer_id, Designation.withdrawn_on.is_(None))
+            .order_by(Designation.partner_id)
+        )
+    )

@@ -531,6 +531,54 @@ def test_anomaly_flags_link_their_entries_and_are_marked_reviewed(app, desk, clo
     assert refused.status_code == 400
 
 
+def test_the_desk_works_a_request_through_the_register(app, desk, clock):
+    from sqlalchemy import select
+
+    from gateway.customers.models import Customer
+    from gateway.removals.models import RemovalEvent
+    from gateway.rights.models import RightsRequest
+
+    with app.extensions["gateway"].transaction() as session:
+        factories.partner(session, clock, "acme")
+        factories.customer(session, clock, "C-1")
+        factories.designation(session, clock, "C-1", "acme")
+    _fill(app, clock, 1)  # acme received C-1
+    token = csrf_of(desk.get("/console/rights"))
+    day = clock.now().date().isoformat()
+    opened = desk.post("/console/rights", data={"csrf_token": token, "customer_id": "C-1",
+                                                "kind": "deletion", "received_on": day})
+    assert opened.status_code == 302
+    request_id = opened.headers["Location"].rsplit("/", 1)[1]
+    page = desk.get(f"/console/rights/{request_id}").get_data(as_text=True)
+    assert 'id="act-erase"' in page and "request=" + request_id in page
+    unconfirmed = desk.post(f"/console/rights/{request_id}/act",
+                            data={"csrf_token": token, "action": "erase"})
+    assert "cannot+be+undone" in unconfirmed.headers["Location"]
+    with app.extensions["gateway"].transaction() as session:
+        assert session.get(Customer, "C-1") is not None  # not erased without the tick
+    erased = desk.post(f"/console/rights/{request_id}/act",
+                       data={"csrf_token": token, "action": "erase", "confirm": "yes"})
+    assert erased.status_code == 302
+    with app.extensions["gateway"].transaction() as session:
+        assert session.get(Customer, "C-1") is None
+        assert [e.partner_id for e in session.scalars(select(RemovalEvent))] == ["acme"]
+    page = desk.get(f"/console/rights/{request_id}").get_data(as_text=True)
+    assert 'id="removals"' in page and "acme" in page
+    closed = desk.post(f"/console/rights/{request_id}/close",
+                       data={"csrf_token": token, "outcome": "done", "note": "erased"})
+    assert closed.status_code == 302
+    with app.extensions["gateway"].transaction() as session:
+        assert session.get(RightsRequest, request_id).outcome == "done"
+    assert [e.action for e in entries(app) if e.action.startswith("rights.")] == [
+        "rights.open", "rights.act", "rights.close"]
+    register = desk.get("/console/rights?show=closed").get_data(as_text=True)
+    assert request_id in register
+
+
+def test_operators_do_not_see_the_register(app, operator):
+    assert operator.get("/console/rights").status_code == 403
+
+
 def test_the_leak_page_answers_the_reporting_test_and_the_deadlines(app, desk, clock):
     with app.extensions["gateway"].transaction() as session:
         factories.partner(session, clock, "acme", name="Acme Sales K.K.")

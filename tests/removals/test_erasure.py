@@ -5,6 +5,7 @@ refused at the import door until an operator readmits it."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -34,16 +35,19 @@ def test_erase_removes_the_values_tells_the_resellers_and_keeps_a_tombstone(
     if sqlite:
         assert any(SECRET_EMAIL.encode() in p.read_bytes() for p in _files(config))
 
-    result = cli("customers", "erase", "C-1", "--request", "R-1", "--json")
+    received = (clock.now() + timedelta(hours=9)).date().isoformat()
+    request = json.loads(cli("rights", "open", "C-1", "--kind", "deletion", "--received-on",
+                             received, "--json").output)["id"]  # fmt: skip
+    result = cli("customers", "erase", "C-1", "--request", request, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["request"] == "R-1"
+    assert json.loads(result.output)["request"] == request
     runtime = world["runtime"]
     with runtime.transaction() as session:
         assert session.get(Customer, "C-1") is None
         assert (
             list(session.scalars(select(Designation).where(Designation.customer_id == "C-1"))) == []
         )
-        assert session.get(ErasedCustomer, "C-1").request_id == "R-1"
+        assert session.get(ErasedCustomer, "C-1").request_id == request
         events = [(e.partner_id, e.reason) for e in session.scalars(select(RemovalEvent))]
     assert events == [("acme", "erased")]  # acme received C-1; bolt never did
     if sqlite:  # nowhere in the database files once erase returned
