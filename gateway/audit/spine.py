@@ -10,6 +10,7 @@ even if that lock were lost.
 Actions are ``noun.verb`` names; the vocabulary, which the privacy desk's reports read:
 
 - operators: ``partner.add``, ``partner.nda``, ``partner.revoke``, ``partner.limits``,
+  ``partner.destruction``,
   ``client.add``, ``client.constrain``, ``client.disable``, ``key.init``, ``key.rotate``,
   ``customers.import``, ``customers.stop_use``, ``customers.resume_use``, ``customers.erase``,
   ``customers.readmit``, ``designations.import``, ``designation.add``,

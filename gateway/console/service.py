@@ -445,7 +445,7 @@ KNOWN_ACTIONS = (
     "audit.verify", "audit.export", "audit.report", "audit.browse", "console.login",
     "console.logout", "console.view", "console.refused", "staff.add", "staff.disable",
     "anomaly.review", "removal.notify", "events.poll", "customers.erase",
-    "customers.readmit", "rights.open", "rights.act", "rights.close",
+    "customers.readmit", "rights.open", "rights.act", "rights.close", "partner.destruction",
 )  # fmt: skip
 
 

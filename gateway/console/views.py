@@ -52,7 +52,7 @@ from gateway.customers import service as customer_service
 from gateway.designations.service import withdraw_designation
 from gateway.errors import AuditUnavailable, GatewayError, InvalidInput
 from gateway.notice import item_labels
-from gateway.partners.service import revoke_partner
+from gateway.partners.service import ended_without_destruction, revoke_partner
 from gateway.policy import JOINT_USE_PURPOSES
 from gateway.ratelimit.service import RULE as RATE_LIMIT_RULE
 from gateway.rights import service as rights
@@ -790,7 +790,9 @@ def resellers() -> Any:
     runtime = _runtime()
     with runtime.reading() as db:
         overview = service.reseller_overview(db, runtime.clock)
-    return _page("resellers.html", resellers=overview, revoked=request.args.get("revoked"))
+        ended = ended_without_destruction(db, runtime.clock)
+    return _page("resellers.html", resellers=overview, ended=ended,
+                 revoked=request.args.get("revoked"))
 
 
 @blueprint.route("/resellers/<partner_id>/revoke", methods=["GET", "POST"])

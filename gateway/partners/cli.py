@@ -172,6 +172,47 @@ def list_(cli: CliContext, as_json: bool) -> None:
     emit_table(("ID", "NAME", "STATUS", "NDA", "LIMIT/MIN"), rows)
 
 
+@partners.command("destruction")
+@click.argument("partner_id")
+@click.option("--confirmed-on", required=True, help="The day on the reseller's certificate.")
+@click.option("--document", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The certificate; its SHA-256 is recorded.")  # fmt: skip
+@json_option
+@pass_cli
+def destruction(cli: CliContext, partner_id: str, confirmed_on: str, document: Path | None,
+                as_json: bool) -> None:  # fmt: skip
+    """Record PARTNER_ID's certificate of destruction once its access ended; logged."""
+    from datetime import date
+
+    from gateway.errors import InvalidInput
+
+    try:
+        day = date.fromisoformat(confirmed_on)
+    except ValueError:
+        raise InvalidInput(f"--confirmed-on: {confirmed_on!r} is not a date") from None
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        made = service.record_destruction(
+            session,
+            runtime.clock,
+            cli.operator,
+            partner_id=partner_id,
+            confirmed_on=day,
+            document_sha256=_sha256_of(document) if document else None,
+            request_id=cli.request_id,
+        )
+        view = {
+            "partner_id": partner_id,
+            "confirmed_on": day.isoformat(),
+            "document_sha256": made.document_sha256,
+            "recorded_at": made.recorded_at,
+        }
+    if as_json:
+        emit_json(view)
+    else:
+        click.echo(f"destruction by {partner_id} recorded, confirmed on {view['confirmed_on']}")
+
+
 @partners.command("pending-removals")
 @click.argument("partner_id", required=False)
 @json_option

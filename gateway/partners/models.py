@@ -53,3 +53,16 @@ class Nda(Base):
 
     def in_force(self, day: date) -> bool:
         return self.signed_on <= day <= self.expires_on
+
+
+class DestructionRecord(Base):
+    """A reseller's certificate of destruction: once its access ended (revoked, NDA lapsed) it
+    can no longer poll removal events, and the NDA's return-or-destroy duty takes over."""
+
+    __tablename__ = "destruction_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    confirmed_on: Mapped[date] = mapped_column(Date)
+    document_sha256: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[str] = mapped_column(String(27))

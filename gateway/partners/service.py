@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from gateway.audit.spine import Actor, Event, Subject, record
 from gateway.clock import Clock, isoformat, today
-from gateway.errors import Conflict, NotFound
-from gateway.partners.models import ACTIVE, REVOKED, Nda, Partner
+from gateway.errors import Conflict, InvalidInput, NotFound
+from gateway.partners.models import ACTIVE, REVOKED, DestructionRecord, Nda, Partner
 from gateway.partners.schemas import (
     LimitsInput,
     NdaInput,
@@ -170,6 +170,65 @@ def set_limits(
         clock=clock,
     )
     return partner
+
+
+def record_destruction(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    *,
+    partner_id: str,
+    confirmed_on: date,
+    document_sha256: str | None = None,
+    request_id: str | None = None,
+) -> DestructionRecord:
+    """A reseller whose access ended certifies it destroyed (or returned) the customers' data
+    it received (the NDA's duty). Refused while the reseller still has access."""
+    partner = get_partner(session, partner_id)
+    if access_ended_on(partner, today(clock)) is None:
+        raise Conflict(f"partner {partner.id!r} still has access: revoke it first")
+    if confirmed_on > today(clock):
+        raise InvalidInput("confirmed on: not in the future")
+    made = DestructionRecord(
+        partner_id=partner.id,
+        confirmed_on=confirmed_on,
+        document_sha256=document_sha256,
+        recorded_at=isoformat(clock.now()),
+    )
+    session.add(made)
+    details = {"confirmed_on": confirmed_on.isoformat(), "document_sha256": document_sha256}
+    record(
+        session,
+        Event(
+            action="partner.destruction",
+            actor=actor,
+            subjects=(Subject("partner", partner.id),),
+            request_id=request_id,
+            details=details,
+        ),
+        clock=clock,
+    )
+    return made
+
+
+def access_ended_on(partner: Partner, day: date) -> str | None:
+    """Why a reseller can no longer receive data — ``revoked``, or ``nda_lapsed`` — or None."""
+    if partner.status == REVOKED:
+        return "revoked"
+    if partner.nda_in_force(day) is None and partner.ndas:
+        return "nda_lapsed"
+    return None
+
+
+def ended_without_destruction(session: Session, clock: Clock) -> list[dict[str, Any]]:
+    """Resellers whose access ended and that have no certificate of destruction on record."""
+    day = today(clock)
+    recorded = set(session.scalars(select(DestructionRecord.partner_id)))
+    return [
+        {"id": p.id, "name": p.name, "ended": why, "revoked_at": p.revoked_at}
+        for p in list_partners(session)
+        if (why := access_ended_on(p, day)) and p.id not in recorded
+    ]
 
 
 def list_partners(session: Session) -> list[Partner]:

@@ -575,6 +575,19 @@ def test_the_desk_works_a_request_through_the_register(app, desk, clock):
     assert request_id in register
 
 
+def test_the_resellers_page_lists_ended_resellers_without_a_destruction_record(app, desk, clock):
+    from gateway.partners import service as partners
+
+    with app.extensions["gateway"].transaction() as session:
+        factories.partner(session, clock, "gone", name="Gone Trading K.K.")
+        partners.revoke_partner(session, clock, factories.OPERATOR, partner_id="gone",
+                                reason="contract ended")  # fmt: skip
+        factories.partner(session, clock, "kept", name="Kept K.K.")
+    listed = desk.get("/console/resellers").get_data(as_text=True).split('id="no-destruction"')[1]
+    assert "Gone Trading K.K. (gone)" in listed and "Kept K.K." not in listed
+    assert 'href="/console/reports/breach?partner=gone"' in listed
+
+
 def test_operators_do_not_see_the_register(app, operator):
     assert operator.get("/console/rights").status_code == 403
 

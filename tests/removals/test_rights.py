@@ -122,3 +122,31 @@ def test_the_register_refuses_bad_requests_and_mismatched_actions(world, cli, cl
     again = cli("rights", "close", opened["id"], "--outcome", "done", "--note", "again")
     assert again.exit_code == 1 and "already closed" in again.output
     assert cli("customers", "stop-use", "C-3", "--request", opened["id"]).exit_code == 1  # closed
+
+
+def test_an_ended_reseller_is_listed_until_its_destruction_is_recorded(world, cli, app, tmp_path):
+
+    assert cli("partners", "destruction", "acme", "--confirmed-on", "2026-04-01").exit_code == 1
+    assert cli("partners", "revoke", "acme", "--reason", "contract ended").exit_code == 0
+    certificate = tmp_path / "certificate.pdf"
+    certificate.write_bytes(b"%PDF certificate of destruction")
+    from gateway.partners.service import ended_without_destruction
+
+    with world["runtime"].reading() as session:
+        assert [e["id"] for e in ended_without_destruction(session, world["runtime"].clock)] == [
+            "acme"
+        ]
+    result = cli(
+        "partners",
+        "destruction",
+        "acme",
+        "--confirmed-on",
+        "2026-04-01",
+        "--document",
+        str(certificate),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)["document_sha256"]) == 64
+    with world["runtime"].reading() as session:
+        assert ended_without_destruction(session, world["runtime"].clock) == []
