@@ -17,9 +17,9 @@ demo: $(BIN)/gateway
 	$(BIN)/gateway demo
 
 test: $(BIN)/gateway
-	$(BIN)/ruff check gateway tests wsgi.py
+	$(BIN)/ruff check gateway tests examples wsgi.py
 	$(BIN)/pytest -q
 
 lint: $(BIN)/gateway
-	$(BIN)/ruff check gateway tests wsgi.py
-	$(BIN)/ruff format --check gateway tests wsgi.py
+	$(BIN)/ruff check gateway tests examples wsgi.py
+	$(BIN)/ruff format --check gateway tests examples wsgi.py
