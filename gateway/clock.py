@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+# The company's calendar, unless GATEWAY_TIMEZONE says otherwise (the Runtime's clock carries
+# the configured zone): the day an NDA ends, a designation starts, a request falls due.
+COMPANY_ZONE = ZoneInfo("Asia/Tokyo")
 
 
 class Clock(Protocol):
@@ -30,9 +35,22 @@ class FixedClock:
         self._at += delta
 
 
+class ZonedClock:
+    """A clock that knows the company's time zone: business days are counted in it, instants
+    stay UTC."""
+
+    def __init__(self, clock: Clock, zone: ZoneInfo) -> None:
+        self.clock, self.zone = clock, zone
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+
 def today(clock: Clock) -> date:
-    """The calendar day in UTC, the day an NDA or a designation is judged on."""
-    return clock.now().astimezone(UTC).date()
+    """The company's calendar day (the clock's zone; Asia/Tokyo by default): the day an NDA or
+    a designation is judged on. An NDA ending on 31 March ends at midnight in Tokyo, not at
+    09:00 the next morning."""
+    return clock.now().astimezone(getattr(clock, "zone", COMPANY_ZONE)).date()
 
 
 def isoformat(at: datetime) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import allowlist, db
-from gateway.clock import Clock, SystemClock
+from gateway.clock import Clock, SystemClock, ZonedClock
 from gateway.config import Config
 
 
@@ -37,7 +37,7 @@ class Runtime:
             config,
             engine,
             db.session_factory(engine),
-            clock or SystemClock(),
+            ZonedClock(clock or SystemClock(), config.zone),
             db.session_factory(engine, reading=True),
         )
 

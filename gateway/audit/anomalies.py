@@ -54,11 +54,10 @@ from gateway.audit.models import AnomalyReview, AuditEntry
 from gateway.audit.reports import DATA_ACTIONS, first_disclosure
 from gateway.audit.spine import Actor, Event, Subject, record
 from gateway.audit.window import Window
-from gateway.clock import Clock, isoformat
+from gateway.clock import COMPANY_ZONE, Clock, isoformat
 from gateway.errors import InvalidInput, NotFound
 from gateway.policy import rule_names
 
-COMPANY_ZONE = ZoneInfo("Asia/Tokyo")
 VOLUME_FACTOR = 3
 VOLUME_FLOOR = 20
 BASELINE_DAYS = 28

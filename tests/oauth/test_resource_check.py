@@ -7,12 +7,12 @@ import base64
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from joserfc import jws, jwt
 
-from gateway.clock import today
+from gateway.clock import COMPANY_ZONE, today
 from gateway.oauth import clients
 from gateway.oauth.keys import SigningKeys, rotate_keys
 from gateway.partners import service as partners
@@ -163,8 +163,8 @@ def test_a_revoked_partners_token_is_refused_at_once(http, app, make_reseller, c
 
 
 def test_a_token_is_refused_once_the_nda_lapses_midway(http, app, make_reseller, clock):
-    day = today(clock)
-    clock.advance(datetime.combine(day, datetime.max.time(), UTC) - clock.now()
+    day = today(clock)  # the company's day: the NDA ends at its midnight, in Tokyo
+    clock.advance(datetime.combine(day, datetime.max.time(), COMPANY_ZONE) - clock.now()
                   - timedelta(seconds=60))  # fmt: skip
     reseller = make_reseller(nda=(day - timedelta(days=30), day))
     token = get_token(http, reseller)
