@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from gateway.audit.spine import Actor, ActorKind, Event, Subject, record
 from gateway.config import Config
@@ -57,10 +58,26 @@ class CliContext:
         with runtime.transaction() as session:
             record(
                 session,
-                Event(action=action, actor=self.operator, subjects=(Subject("key", key_id),),
-                      request_id=self.request_id, details=details),  # fmt: skip
+                Event(
+                    action=action,
+                    actor=self.operator,
+                    subjects=(Subject("key", key_id),),
+                    request_id=self.request_id,
+                    details=details,
+                ),  # fmt: skip
                 clock=runtime.clock,
             )
+
+    def link_request(self, session: Session, request: str | None, *, customer_id: str | None,
+                     action: str, detail: str | None = None) -> None:  # fmt: skip
+        """With ``--request ID``: record, in the action's own transaction, that ``action`` was
+        done for that rights request (gateway.rights)."""
+        if request:
+            from gateway.rights.service import link
+
+            link(session, self.runtime.clock, self.operator, request=request,
+                 customer_id=customer_id, action=action, detail=detail,
+                 request_id=self.request_id)  # fmt: skip
 
     def close(self) -> None:
         if self._runtime is not None:
@@ -89,6 +106,9 @@ def emit_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+request_option = click.option(
+    "--request", "request", help="The rights request (gateway rights) this answers."
+)
 
 
 class GatewayCommand(click.Group):

@@ -24,10 +24,18 @@ from gateway.audit.service import checkpoint_of, record_reading, verify_log
 from gateway.audit.spine import Outcome, Subject
 from gateway.audit.verifier import Checkpoint, ExportFormatError, LogReport, verify_export
 from gateway.audit.window import Window, parse_bound
-from gateway.cli import EXIT_REFUSED, CliContext, emit_json, emit_table, fail, json_option, pass_cli
+from gateway.cli import (
+    EXIT_REFUSED,
+    CliContext,
+    emit_json,
+    emit_table,
+    fail,
+    json_option,
+    pass_cli,
+    request_option,
+)
 from gateway.clock import isoformat
 from gateway.errors import AuditUnavailable, GatewayError, InvalidInput
-from gateway.rights import service as rights
 from gateway.runtime import Runtime
 
 
@@ -328,7 +336,7 @@ def report_group() -> None:
 @report_group.command("customer")
 @click.argument("customer_id")
 @click.option("--letter", is_flag=True, help="Print the reply to the customer (Japanese).")
-@click.option("--request", "request", help="The rights request (a disclosure) this answers.")
+@request_option
 @json_option
 @pass_cli
 def report_customer(cli: CliContext, customer_id: str, letter: bool, request: str | None,
@@ -340,9 +348,8 @@ def report_customer(cli: CliContext, customer_id: str, letter: bool, request: st
     _require_known(runtime, customer=customer_id)
     if request:
         with runtime.transaction() as session:
-            rights.link(session, runtime.clock, cli.operator, request=request,
-                        customer_id=customer_id, action="disclosure_report",
-                        request_id=cli.request_id)  # fmt: skip
+            cli.link_request(session, request, customer_id=customer_id,
+                             action="disclosure_report")  # fmt: skip
     record_reading(
         runtime, cli.operator, "audit.report", subjects=(Subject("customer", customer_id),),
         details={"report": "customer"}, request_id=cli.request_id,

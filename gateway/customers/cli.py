@@ -13,11 +13,10 @@ import click
 from sqlalchemy.orm import Session
 
 from gateway import allowlist
-from gateway.cli import CliContext, emit_json, fail, json_option, pass_cli
+from gateway.cli import CliContext, emit_json, fail, json_option, pass_cli, request_option
 from gateway.customers import erasure, service
 from gateway.customers.importer import import_customers
 from gateway.jsonlines import ImportRefused, ImportTally
-from gateway.rights import service as rights
 
 
 @click.group("customers")
@@ -27,7 +26,7 @@ def customers() -> None:
 
 @customers.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--request", "request", help="The rights request (a correction) this answers.")
+@request_option
 @json_option
 @pass_cli
 def import_(cli: CliContext, file: Path, request: str | None, as_json: bool) -> None:
@@ -39,17 +38,8 @@ def import_(cli: CliContext, file: Path, request: str | None, as_json: bool) -> 
     """
 
     def run(session: Session, source: BinaryIO, progress: Progress) -> ImportTally:
-        if request:
-            rights.link(
-                session,
-                cli.runtime.clock,
-                cli.operator,
-                request=request,
-                customer_id=None,
-                action="import",
-                detail=file.name[:200],
-                request_id=cli.request_id,
-            )
+        cli.link_request(session, request, customer_id=None, action="import",
+                         detail=file.name[:200])  # fmt: skip
         return import_customers(session, cli.runtime.clock, cli.operator, source,
                                 allowlist=allowlist.current(), progress=progress,
                                 request_id=cli.request_id)  # fmt: skip
@@ -59,7 +49,7 @@ def import_(cli: CliContext, file: Path, request: str | None, as_json: bool) -> 
 
 @customers.command("erase")
 @click.argument("customer_id")
-@click.option("--request", "request", help="The rights request this answers.")
+@request_option
 @json_option
 @pass_cli
 def erase(cli: CliContext, customer_id: str, request: str | None, as_json: bool) -> None:
@@ -68,16 +58,7 @@ def erase(cli: CliContext, customer_id: str, request: str | None, as_json: bool)
     entries (ids and item names only)."""
     runtime = cli.runtime
     with runtime.transaction() as session:
-        if request:
-            rights.link(
-                session,
-                runtime.clock,
-                cli.operator,
-                request=request,
-                customer_id=customer_id,
-                action="erase",
-                request_id=cli.request_id,
-            )
+        cli.link_request(session, request, customer_id=customer_id, action="erase")
         tombstone = erasure.erase(
             session,
             runtime.clock,
@@ -110,7 +91,7 @@ def readmit(cli: CliContext, customer_id: str, reason: str) -> None:
 
 @customers.command("stop-use")
 @click.argument("customer_id")
-@click.option("--request", "request", help="The rights request this answers.")
+@request_option
 @json_option
 @pass_cli
 def stop_use(cli: CliContext, customer_id: str, request: str | None, as_json: bool) -> None:
@@ -118,16 +99,7 @@ def stop_use(cli: CliContext, customer_id: str, request: str | None, as_json: bo
     reseller that received the customer gets a removal event."""
     runtime = cli.runtime
     with runtime.transaction() as session:
-        if request:
-            rights.link(
-                session,
-                runtime.clock,
-                cli.operator,
-                request=request,
-                customer_id=customer_id,
-                action="stop_use",
-                request_id=cli.request_id,
-            )
+        cli.link_request(session, request, customer_id=customer_id, action="stop_use")
         customer = service.stop_use(
             session, runtime.clock, cli.operator, customer_id=customer_id,
             request_id=cli.request_id,

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import click
 
-from gateway.cli import CliContext, emit_json, json_option, pass_cli
+from gateway.cli import CliContext, emit_json, json_option, pass_cli, request_option
 from gateway.customers.cli import import_file
 from gateway.designations import service
 from gateway.designations.models import Designation
-from gateway.rights import service as rights
 
 
 @click.group("designations")
@@ -63,7 +62,7 @@ def add(
 @designations.command("withdraw")
 @click.argument("customer_id")
 @click.argument("partner_id")
-@click.option("--request", "request", help="The rights request this answers.")
+@request_option
 @json_option
 @pass_cli
 def withdraw(cli: CliContext, customer_id: str, partner_id: str, request: str | None,
@@ -72,17 +71,9 @@ def withdraw(cli: CliContext, customer_id: str, partner_id: str, request: str | 
     ever received the customer."""
     runtime = cli.runtime
     with runtime.transaction() as session:
-        if request:
-            rights.link(
-                session,
-                runtime.clock,
-                cli.operator,
-                request=request,
-                customer_id=customer_id,
-                action="withdraw",
-                detail=partner_id,
-                request_id=cli.request_id,
-            )
+        cli.link_request(
+            session, request, customer_id=customer_id, action="withdraw", detail=partner_id
+        )
         designation = service.withdraw_designation(
             session, runtime.clock, cli.operator, customer_id=customer_id,
             partner_id=partner_id, request_id=cli.request_id,
