@@ -79,20 +79,19 @@ def open_request(
         opened_at=isoformat(clock.now()),
     )
     session.add(opened)
-    record(
+    _log(
         session,
-        Event(
-            action="rights.open",
-            actor=actor,
-            subjects=(Subject("customer", customer_id), Subject("request", opened.id)),
-            request_id=request_id,
-            details={
-                "kind": kind,
-                "received_on": received_on.isoformat(),
-                "due_on": opened.due_on.isoformat(),
-            },
-        ),
-        clock=clock,
+        clock,
+        actor,
+        "rights.open",
+        customer_id,
+        opened.id,
+        {
+            "kind": kind,
+            "received_on": received_on.isoformat(),
+            "due_on": opened.due_on.isoformat(),
+        },
+        request_id,
     )
     return opened
 
@@ -132,16 +131,15 @@ def link(
             by=actor.id,
         )
     )
-    record(
+    _log(
         session,
-        Event(
-            action="rights.act",
-            actor=actor,
-            subjects=(Subject("customer", found.customer_id), Subject("request", found.id)),
-            request_id=request_id,
-            details={"action": action},
-        ),
-        clock=clock,
+        clock,
+        actor,
+        "rights.act",
+        found.customer_id,
+        found.id,
+        {"action": action},
+        request_id,
     )
     return found
 
@@ -164,18 +162,33 @@ def close_request(
     found.note = _text(note, "note", required=True)
     found.status, found.outcome = CLOSED, outcome
     found.closed_by, found.closed_at = actor.id, isoformat(clock.now())
+    _log(
+        session,
+        clock,
+        actor,
+        "rights.close",
+        found.customer_id,
+        found.id,
+        {"outcome": outcome},
+        request_id,
+    )
+    return found
+
+
+def _log(session: Session, clock: Clock, actor: Actor, action: str, customer_id: str,
+         request: str, details: dict[str, Any], request_id: str | None) -> None:  # fmt: skip
+    """A step of a request, in the access log: about the customer and the request."""
     record(
         session,
         Event(
-            action="rights.close",
+            action=action,
             actor=actor,
-            subjects=(Subject("customer", found.customer_id), Subject("request", found.id)),
             request_id=request_id,
-            details={"outcome": outcome},
+            details=details,
+            subjects=(Subject("customer", customer_id), Subject("request", request)),
         ),
         clock=clock,
     )
-    return found
 
 
 @dataclass
