@@ -100,4 +100,11 @@ class PostgresServer:
         try:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+            # Every test's database is a copy of the template (≈ 8 MB of catalogs): deleting
+            # hundreds of them takes most of a minute. A detached ``rm`` does it while the
+            # suite ends (dropping them as the tests went took three minutes: each DROP
+            # DATABASE waits for a checkpoint).
+            subprocess.Popen(  # noqa: S603 - a fixed command on our own temporary directory
+                ["rm", "-rf", str(self.root)], start_new_session=True,  # noqa: S607
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
