@@ -60,6 +60,13 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
     return app
 
 
+def shutdown(app: Flask) -> None:
+    """Stop what :func:`create_app` started — the sealing thread, the database pool — for a
+    process that built an app and is done with it (the demo's first sync, tests)."""
+    app.extensions["gateway.sealer"].stop()
+    app.extensions["gateway"].close()
+
+
 def runtime_of(app: Flask) -> Runtime:
     return app.extensions["gateway"]
 

@@ -98,7 +98,7 @@ def _first_sync_then_a_removal(cli: CliContext, client_id: str, secret: str) -> 
     """On the first run: the demo reseller's first sync, through the real API in-process (so
     the log shows what it received), then a customer's stop of use — which becomes a removal
     event for it to poll and acknowledge."""
-    from gateway import create_app
+    from gateway import create_app, shutdown
     from gateway.customers.service import stop_use
 
     runtime = cli.runtime
@@ -110,8 +110,7 @@ def _first_sync_then_a_removal(cli: CliContext, client_id: str, secret: str) -> 
         http.get("/v1/customers?purpose=service_contact",
                  headers={"Authorization": f"Bearer {token}"})  # fmt: skip
     finally:
-        app.extensions["gateway.sealer"].stop()
-        app.extensions["gateway"].close()
+        shutdown(app)
     with runtime.transaction() as session:
         stop_use(session, runtime.clock, DEMO_ACTOR, customer_id=REMOVED,
                  request_id=cli.request_id)  # fmt: skip

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from gateway import create_app
+from gateway import create_app, shutdown
 from gateway.console import service
 from tests import factories
 
@@ -18,8 +18,7 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def app(config, clock):
     application = create_app(config, clock=clock)
     yield application
-    application.extensions["gateway.sealer"].stop()
-    application.extensions["gateway"].close()
+    shutdown(application)
 
 
 @pytest.fixture

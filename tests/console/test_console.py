@@ -8,7 +8,7 @@ import json
 from dataclasses import replace
 from datetime import timedelta
 
-from gateway import create_app
+from gateway import create_app, shutdown
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
 from gateway.oauth import clients
 from gateway.partners.models import Partner
@@ -740,11 +740,9 @@ def test_a_complete_notice_names_the_address_representative_and_its_date(config,
         later = clock.now().astimezone(complete.zone).date().isoformat()
         assert later in changed.test_client().get("/joint-use").get_data(as_text=True)
         for extra in (again, changed):
-            extra.extensions["gateway.sealer"].stop()
-            extra.extensions["gateway"].close()
+            shutdown(extra)
     finally:
-        app.extensions["gateway.sealer"].stop()
-        app.extensions["gateway"].close()
+        shutdown(app)
 
 
 def test_public_notice_lists_items_purposes_and_resellers_in_force(app, clock):

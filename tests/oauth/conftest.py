@@ -15,7 +15,7 @@ from flask import g, jsonify
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from gateway import create_app
+from gateway import create_app, shutdown
 from gateway.audit.spine import Event
 from gateway.clock import FixedClock
 from gateway.oauth import clients, dpop
@@ -56,8 +56,7 @@ def app(oauth_config, clock):
 
     application.add_url_rule(PROTECTED, "protected", protected)
     yield application
-    application.extensions["gateway.sealer"].stop()
-    application.extensions["gateway"].close()
+    shutdown(application)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from flask import g, jsonify
 
-from gateway import create_app
+from gateway import create_app, shutdown
 from gateway.audit.spine import Event
 from gateway.clock import FixedClock
 from gateway.console.service import add_staff
@@ -50,8 +50,7 @@ def make_app(config, clock, **settings):
 def app(config, clock):
     application = make_app(config, clock)
     yield application
-    application.extensions["gateway.sealer"].stop()
-    application.extensions["gateway"].close()
+    shutdown(application)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import json
 
 from sqlalchemy import select
 
+from gateway import shutdown
 from gateway.audit.models import AuditEntry
 from tests.ratelimit.conftest import PASSWORD, PROTECTED, make_app
 
@@ -168,8 +169,7 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_counted(config, clock, 
         )
         assert (from_proxy.status_code, other_client.status_code) == (429, 401)
     finally:
-        proxied.extensions["gateway.sealer"].stop()
-        proxied.extensions["gateway"].close()
+        shutdown(proxied)
 
 
 def test_without_a_trusted_proxy_a_forwarded_address_is_ignored(app, reseller):
@@ -195,5 +195,4 @@ def test_an_unreachable_shared_store_lets_requests_through(config, clock, resell
         bearer = {"Authorization": f"Bearer {_token(http, reseller)}"}
         assert [http.get(PROTECTED, headers=bearer).status_code for _ in range(5)] == [200] * 5
     finally:
-        unreachable.extensions["gateway.sealer"].stop()
-        unreachable.extensions["gateway"].close()
+        shutdown(unreachable)

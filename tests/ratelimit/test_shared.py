@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 
+from gateway import shutdown
 from gateway.oauth.keys import init_keys
 from gateway.ratelimit.storage import NodeStorage
 from tests import factories
@@ -72,8 +73,7 @@ def test_a_shared_redis_holds_a_limit_across_nodes(config, clock, redis_server):
         assert statuses == [401, 401, 401, 429, 429]  # three failures, counted on both nodes
     finally:
         for node in nodes:
-            node.extensions["gateway.sealer"].stop()
-            node.extensions["gateway"].close()
+            shutdown(node)
 
 
 def _increment(path: str, times: int) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway import create_app
+from gateway import create_app, shutdown
 from gateway.clock import FixedClock
 from gateway.oauth.keys import init_keys
 from tests import factories
@@ -30,8 +30,7 @@ def make_app(config, clock):
 def app(config, clock):
     application = make_app(config, clock)
     yield application
-    application.extensions["gateway.sealer"].stop()
-    application.extensions["gateway"].close()
+    shutdown(application)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
+from gateway import shutdown
 from gateway.audit.models import AuditEntry
 from gateway.customers import service as customers
 from gateway.customers.importer import import_customers
@@ -170,8 +171,7 @@ def test_events_survive_a_restart_and_an_ack_on_one_node_holds_on_the_other(worl
         _poll(world, "acme", {"ack": [jti]})
         assert _poll(world, "acme", http=other.test_client()).json["sets"] == {}
     finally:
-        other.extensions["gateway.sealer"].stop()
-        other.extensions["gateway"].close()
+        shutdown(other)
 
 
 def test_overdue_removals_are_listed_and_flagged(world, clock, cli):

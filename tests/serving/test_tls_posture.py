@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from gateway import shutdown
 from gateway.config import Config
 from gateway.errors import ConfigurationError
 from tests.server import ROOT, free_port
@@ -109,5 +110,4 @@ def test_strict_transport_security_is_sent_once_the_url_is_https(runtime, clock,
             response = app.test_client().get(path)
             assert response.headers.get("Strict-Transport-Security") == sent, path
     finally:
-        app.extensions["gateway.sealer"].stop()
-        app.extensions["gateway"].close()
+        shutdown(app)
