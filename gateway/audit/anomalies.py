@@ -57,6 +57,7 @@ from gateway.audit.window import Window
 from gateway.clock import COMPANY_ZONE, Clock, isoformat
 from gateway.errors import InvalidInput, NotFound
 from gateway.policy import rule_names
+from gateway.removals.service import pending
 
 VOLUME_FACTOR = 3
 VOLUME_FLOOR = 20
@@ -181,8 +182,6 @@ def _overdue_removals(connection: Connection, zone: ZoneInfo, due_days: int,
                       today: date) -> list[Flag]:  # fmt: skip
     """``removal_overdue`` — a reseller has not acknowledged removal events past their
     erase-by day: its copy of those customers may live on (paragraph 6). One flag a reseller."""
-    from gateway.removals.service import pending
-
     flags: dict[str, Flag] = {}
     for event in pending(connection, zone, due_days):
         if not event.overdue(today):

@@ -36,6 +36,7 @@ from gateway.console.models import (
 from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.notice import PURPOSES, notice_items
 from gateway.oauth.clients import list_clients
+from gateway.oauth.models import OAuthClient
 from gateway.oauth.secrets import hash_secret, verify_secret
 from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
 from gateway.partners.models import Partner
@@ -507,8 +508,6 @@ def nda_state(partner: Partner, day: date) -> tuple[str, Any]:
 
 def partner_clients(connection: Connection, partner_id: str) -> list[str]:
     """A reseller's client ids, for narrowing a leak to one of them."""
-    from gateway.oauth.models import OAuthClient
-
     return list(connection.scalars(
         select(OAuthClient.client_id).where(OAuthClient.partner_id == partner_id)
         .order_by(OAuthClient.client_id)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from gateway.audit.cli import ensure_checkpoint_key
 from gateway.cli import CliContext, emit_json, emit_table, json_option, pass_cli
 from gateway.oauth import clients as service
 from gateway.oauth.keys import PUBLISHED_AFTER_RETIREMENT, SigningKeys, init_keys, rotate_keys
@@ -23,8 +24,6 @@ def keys() -> None:
 def keys_init(cli: CliContext, as_json: bool) -> None:
     """Create the first signing key, and the access log's checkpoint key, so that the log is
     sealed from the start (each does nothing if it exists)."""
-    from gateway.audit.cli import ensure_checkpoint_key
-
     runtime = cli.runtime
     created, kid = init_keys(runtime.config.keys_dir, int(runtime.clock.now().timestamp()))
     if created:

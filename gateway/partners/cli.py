@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from pathlib import Path
 
 import click
 
 from gateway.cli import CliContext, emit_json, emit_table, json_option, pass_cli
+from gateway.errors import InvalidInput
 from gateway.partners import service
+from gateway.removals.service import pending
 
 
 @click.group("partners")
@@ -182,10 +185,6 @@ def list_(cli: CliContext, as_json: bool) -> None:
 def destruction(cli: CliContext, partner_id: str, confirmed_on: str, document: Path | None,
                 as_json: bool) -> None:  # fmt: skip
     """Record PARTNER_ID's certificate of destruction once its access ended; logged."""
-    from datetime import date
-
-    from gateway.errors import InvalidInput
-
     try:
         day = date.fromisoformat(confirmed_on)
     except ValueError:
@@ -220,8 +219,6 @@ def destruction(cli: CliContext, partner_id: str, confirmed_on: str, document: P
 def pending_removals(cli: CliContext, partner_id: str | None, as_json: bool) -> None:
     """Removal events a reseller has not acknowledged yet (all resellers, or PARTNER_ID's),
     oldest first; overdue once past their erase-by day."""
-    from gateway.removals.service import pending
-
     runtime = cli.runtime
     config = runtime.config
     today = runtime.clock.now().astimezone(config.zone).date()

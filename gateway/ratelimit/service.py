@@ -27,6 +27,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,17 +101,17 @@ class RateLimits:
     # ---
 
     def _hit(self, item: RateLimitItem, kind: str, key: str) -> Refusal | None:
-        try:
-            if self._limiter.hit(item, self.namespace, kind, key):
-                return None
-            return self._refusal(item, kind, key)
-        except StorageError as error:
-            _unavailable(error)
-            return None
+        return self._check(self._limiter.hit, item, kind, key)
 
     def _test(self, item: RateLimitItem, kind: str, key: str) -> Refusal | None:
+        return self._check(self._limiter.test, item, kind, key)
+
+    def _check(self, within: Callable[..., bool], item: RateLimitItem, kind: str,
+               key: str) -> Refusal | None:  # fmt: skip
+        """``within`` (the limiter's hit or test) says whether the key is within its limit;
+        a store that cannot be reached lets the request through."""
         try:
-            if self._limiter.test(item, self.namespace, kind, key):
+            if within(item, self.namespace, kind, key):
                 return None
             return self._refusal(item, kind, key)
         except StorageError as error:

@@ -122,17 +122,12 @@ class Pending:
 
 
 def pending(connection: Session | Connection, zone: ZoneInfo, due_days: int, *,
-            partner_id: str | None = None, customer_id: str | None = None,
-            limit: int | None = None) -> list[Pending]:  # fmt: skip
-    """Events not acknowledged yet, oldest first."""
+            partner_id: str | None = None) -> list[Pending]:  # fmt: skip
+    """Events not acknowledged yet (all resellers', or ``partner_id``'s), oldest first."""
     query = select(RemovalEvent).where(RemovalEvent.acked_at.is_(None))
     if partner_id is not None:
         query = query.where(RemovalEvent.partner_id == partner_id)
-    if customer_id is not None:
-        query = query.where(RemovalEvent.customer_id == customer_id)
     query = query.order_by(RemovalEvent.effective_at, RemovalEvent.jti)
-    if limit is not None:
-        query = query.limit(limit)
     rows = connection.execute(query.with_only_columns(*_PENDING_COLUMNS)).all()
     return [_pending(row, zone, due_days) for row in rows]
 
