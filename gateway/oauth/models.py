@@ -28,6 +28,8 @@ class OAuthClient(Base):
     scopes: Mapped[str] = mapped_column(String(200))  # space-separated, RFC 6749 §3.3
     auth_method: Mapped[str] = mapped_column(String(32))
     jwks: Mapped[str | None] = mapped_column(Text)  # the reseller's public JWK set
+    # Or where the reseller publishes it (fetched and cached a bounded time), instead of jwks.
+    jwks_uri: Mapped[str | None] = mapped_column(String(500))
     secret_hash: Mapped[str | None] = mapped_column(String(200))  # never the secret itself
     sender_constraint: Mapped[str] = mapped_column(String(8), default=DPOP)
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import false
 
 from gateway.db import Base
 
@@ -24,6 +25,8 @@ class Partner(Base):
     revoke_reason: Mapped[str | None] = mapped_column(String(500))
     # The reseller's own limit on partner-API requests a client a minute; None: the default.
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    # A sandbox reseller sees only generated customers; its traffic is test traffic.
+    sandbox: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     ndas: Mapped[list[Nda]] = relationship(
         back_populates="partner", order_by="Nda.signed_on", lazy="selectin"
