@@ -46,6 +46,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
     from gateway.console import views as console
     from gateway.health.views import blueprint as health
     from gateway.oauth import views as oauth
+    from gateway.problems import blueprint as problems
     from gateway.removals.views import blueprint as removals
     from gateway.sharing.openapi import blueprint as openapi
     from gateway.sharing.views import blueprint as sharing
@@ -55,6 +56,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None) -> F
     app.register_blueprint(sharing)
     app.register_blueprint(removals)
     app.register_blueprint(openapi)
+    app.register_blueprint(problems)
     console.init_app(app, runtime)
     sealing.init_app(app, runtime)  # checkpoints on the schedule, from every worker
     return app

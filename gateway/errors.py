@@ -1,23 +1,23 @@
 """Domain errors, and the one place they become RFC 9457 problem+json or a CLI line.
 
-Each error has a stable ``type`` (a URI reference partners may branch on), a ``title`` that
-never changes for that type, an HTTP status and a human ``detail``.
+Each error names the ``rule`` of the error catalogue (:mod:`gateway.problems`) it breaks: the
+problem's ``type`` is that rule's page, its ``title`` the status's reason phrase, its
+``detail`` the human explanation of this case.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from flask import Flask, Response, json
+from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-PROBLEM_BASE = "https://gateway.invalid/problems/"
-PROBLEM_JSON = "application/problem+json"
+from gateway.problems import PROBLEM_JSON as PROBLEM_JSON  # re-exported
+from gateway.problems import problem, problem_response
 
 
 class GatewayError(Exception):
-    type: ClassVar[str] = "about:blank"
-    title: ClassVar[str] = "Error"
+    rule: ClassVar[str] = "request_valid"
     status: ClassVar[int] = 400
 
     def __init__(self, detail: str, **extensions: Any) -> None:
@@ -26,53 +26,41 @@ class GatewayError(Exception):
         self.extensions = extensions
 
     def problem(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": self.type,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        body.update(self.extensions)
-        return body
+        return problem(self.status, self.rule, self.detail, **self.extensions)
+
+    def response(self) -> Response:
+        return problem_response(self.status, self.rule, self.detail, **self.extensions)
 
 
 class ConfigurationError(GatewayError):
-    type = PROBLEM_BASE + "configuration"
-    title = "The gateway is misconfigured"
+    rule = "internal_error"
     status = 500
 
 
 class InvalidInput(GatewayError):
-    type = PROBLEM_BASE + "invalid-input"
-    title = "The input is not valid"
+    rule = "request_valid"
     status = 400
 
 
 class NotFound(GatewayError):
-    type = PROBLEM_BASE + "not-found"
-    title = "No such resource"
+    rule = "resource_exists"
     status = 404
 
 
 class Conflict(GatewayError):
-    type = PROBLEM_BASE + "conflict"
-    title = "The request conflicts with the current state"
+    rule = "state_unchanged"
     status = 409
 
 
 class AuditUnavailable(GatewayError):
     """The access log could not be written, so nothing may happen (DESIGN: the log comes first)."""
 
-    type = PROBLEM_BASE + "audit-unavailable"
-    title = "The access log cannot be written"
+    rule = "log_available"
     status = 503
 
 
-def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    response = Response(
-        json.dumps(body), status=body["status"], mimetype=PROBLEM_JSON, headers=headers
-    )
-    return response
+# An HTTP error of the framework (no route, wrong method, body too large), by status.
+_HTTP_RULES = {404: "resource_exists", 405: "method_allowed", 413: "request_size"}
 
 
 def _allow_header(error: HTTPException) -> dict[str, str] | None:
@@ -83,30 +71,17 @@ def _allow_header(error: HTTPException) -> dict[str, str] | None:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(GatewayError)
     def _domain(error: GatewayError) -> Response:
-        return problem_response(error.problem())
+        return error.response()
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response:
         status = error.code or 500
-        return problem_response(
-            {
-                "type": "about:blank",
-                "title": error.name,
-                "status": status,
-                "detail": error.description,
-            },
-            headers=_allow_header(error),
-        )
+        rule = _HTTP_RULES.get(status, "request_valid" if status < 500 else "internal_error")
+        return problem_response(status, rule, error.description or "", headers=_allow_header(error))
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
         # Logged with its traceback for operators; the caller sees no internals.
         app.logger.exception("unhandled error")
-        return problem_response(
-            {
-                "type": "about:blank",
-                "title": "Internal Server Error",
-                "status": 500,
-                "detail": "The gateway could not complete the request.",
-            }
-        )
+        return problem_response(500, "internal_error",
+                                "The gateway could not complete the request.")  # fmt: skip

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, exists, func, or_, select
 
 from gateway.audit.models import AuditEntry, AuditSubject
 from gateway.customers.models import Customer
-from gateway.errors import PROBLEM_BASE, GatewayError
+from gateway.errors import GatewayError
 from gateway.partners.models import Partner
 
 _MAX_SUGGESTIONS = 5
@@ -34,8 +34,7 @@ SEARCHED_FIELDS = ("company_name", "name", "email", "phone")
 
 
 class UnknownSubject(GatewayError):
-    type = PROBLEM_BASE + "unknown-subject"
-    title = "No such customer or reseller is known to the gateway"
+    rule = "subject_known"
     status = 404
 
     def __init__(self, kind: str, typed: str, suggestions: list[str]) -> None:

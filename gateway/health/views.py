@@ -8,14 +8,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import db
-from gateway.errors import GatewayError, problem_response
+from gateway.errors import GatewayError
 
 blueprint = Blueprint("health", __name__)
 
 
 class NotReady(GatewayError):
-    type = "https://gateway.invalid/problems/not-ready"
-    title = "The gateway is not ready"
+    rule = "service_ready"
     status = 503
 
 
@@ -32,9 +31,9 @@ def readyz():  # type: ignore[no-untyped-def]
             connection.execute(text("SELECT 1"))
         db.require_current(engine)
     except (SQLAlchemyError, GatewayError):
-        return problem_response(NotReady("the database is unreachable or not migrated").problem())
+        return NotReady("the database is unreachable or not migrated").response()
     try:
         current_app.extensions["oauth"].keys.require_ready()
     except GatewayError:
-        return problem_response(NotReady("no token-signing key: run 'gateway keys init'").problem())
+        return NotReady("no token-signing key: run 'gateway keys init'").response()
     return jsonify(status="ready")

@@ -38,7 +38,7 @@ from gateway.audit.group_commit import FAILED_RULE, Announce, Recheck
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Scalar, Subject
 from gateway.clock import today
 from gateway.db import RawTransaction
-from gateway.errors import PROBLEM_BASE, AuditUnavailable, problem_response
+from gateway.errors import AuditUnavailable
 from gateway.keystore import KeystoreError
 from gateway.oauth import dpop
 from gateway.oauth.clients import partner_scopes
@@ -46,6 +46,7 @@ from gateway.oauth.keys import ALGORITHM, SigningKeys
 from gateway.oauth.live_state import live_facts
 from gateway.oauth.server import Endpoints
 from gateway.policy import RULES, AccessFacts, Decision, Rule, decide
+from gateway.problems import problem_response
 from gateway.ratelimit.service import RULE as RATE_LIMIT_RULE
 from gateway.ratelimit.service import Refusal
 
@@ -190,16 +191,7 @@ def challenge(rule: Rule | None, detail: str, status: int, scope: str | None = N
     if rule is None and presented is None:
         parts.append(dpop_challenge)
     headers = {"WWW-Authenticate": ", ".join(parts)} if status in (401, 403) else None
-    body: dict[str, Any] = {
-        "type": PROBLEM_BASE + (rule.name if rule else "token_missing"),
-        "title": "Access denied" if status == 403 else "Unauthorized",
-        "status": status,
-        "detail": detail,
-    }
-    if rule is not None:
-        body["rule"] = rule.name
-    response = problem_response(body, headers=headers)
-    return response
+    return problem_response(status, rule.name if rule else MISSING.name, detail, headers=headers)
 
 
 MISSING = Rule("token_present", 401, None,
@@ -235,9 +227,8 @@ RATE_LIMITED = Rule(RATE_LIMIT_RULE, 429, None,
 def too_many_requests(limited: Refusal) -> Response:
     """429 (RFC 6585 §4) with ``Retry-After`` and an RFC 9457 body naming the rule."""
     return problem_response(
-        {"type": PROBLEM_BASE + RATE_LIMITED.name, "title": "Too Many Requests", "status": 429,
-         "detail": f"at most {limited.limit} requests a minute; retry after "
-                   f"{limited.retry_after} s", "rule": RATE_LIMITED.name},
+        429, RATE_LIMITED.name,
+        f"at most {limited.limit} requests a minute; retry after {limited.retry_after} s",
         headers={"Retry-After": str(limited.retry_after)},
     )  # fmt: skip
 
@@ -268,16 +259,7 @@ def require_token(action: str, scopes_any: Iterable[str] | None = None) -> Calla
                     # Keys missing or unreadable (a node whose key directory is being synced):
                     # temporarily unavailable; anything else: an internal error.
                     status = 503 if isinstance(error, KeystoreError) else 500
-                    response = problem_response(
-                        {
-                            "type": PROBLEM_BASE + INTERNAL.name,
-                            "title": "Internal Server Error"
-                            if status == 500
-                            else "Service Unavailable",
-                            "status": status,
-                            "detail": INTERNAL.detail,
-                        }  # fmt: skip
-                    )
+                    response = problem_response(status, INTERNAL.name, INTERNAL.detail)
                 # The log comes first: the response is released only once its entries are
                 # committed (with other requests' entries, in one commit), and only if the
                 # caller's state still allows it at that commit (see ``_recheck``).
@@ -300,11 +282,9 @@ def require_token(action: str, scopes_any: Iterable[str] | None = None) -> Calla
                 return response
             except (AuditUnavailable, SQLAlchemyError):
                 current_app.logger.exception("access log unavailable; request refused")
-                return problem_response(
-                    AuditUnavailable(
-                        "the access log cannot be written; nothing was disclosed"
-                    ).problem()
-                )
+                return AuditUnavailable(
+                    "the access log cannot be written; nothing was disclosed"
+                ).response()
 
         return guarded
 
@@ -417,12 +397,17 @@ def _then_writing(recheck: Recheck, writes: list[Callable[[RawTransaction], None
     return commit
 
 
+def not_found(rule: Rule) -> Response:
+    """A customer not designated, withheld or absent: one answer, so nothing is revealed
+    (the log keeps which)."""
+    return problem_response(404, rule.name, "no such customer is available to you")
+
+
 def refused_response(event: Event) -> Response:
     """The answer to a request refused at its commit."""
     rule = _RULES_BY_NAME[event.rule]
     if rule.status == 404:
-        return problem_response({"type": PROBLEM_BASE + "not-found", "title": "Not Found",
-                                 "status": 404, "detail": "no such customer"})  # fmt: skip
+        return not_found(rule)
     return challenge(rule, rule.detail, rule.status)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit.group_commit import FAILED_RULE
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject
-from gateway.errors import AuditUnavailable, problem_response
+from gateway.errors import AuditUnavailable
 from gateway.keystore import KeystoreError
 from gateway.oauth import dpop
 from gateway.oauth.clients import partner_scopes
@@ -158,7 +158,7 @@ def _answered(action: str, respond) -> tuple[Response, str | None]:  # type: ign
         )
     except (AuditUnavailable, SQLAlchemyError):
         current_app.logger.exception("access log unavailable; token endpoint refused")
-        answer = problem_response(AuditUnavailable("the access log cannot be written").problem())
+        answer = AuditUnavailable("the access log cannot be written").response()
         return answer, None
     if refused is not None:
         return _refused(refused), None

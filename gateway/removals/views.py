@@ -16,8 +16,6 @@ errors); the acknowledgements are written by the commit that logs it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from joserfc import jwt
 from marshmallow import ValidationError, fields, validate
@@ -25,9 +23,9 @@ from marshmallow import ValidationError, fields, validate
 from gateway.audit.spine import Event
 from gateway.clock import isoformat
 from gateway.db import RawTransaction
-from gateway.errors import PROBLEM_BASE, problem_response
 from gateway.oauth.keys import ALGORITHM
 from gateway.oauth.resource import Access, require_token
+from gateway.problems import problem_response
 from gateway.removals import service
 from gateway.sharing.views import REQUEST_VALID
 from gateway.validation import StrictSchema, describe
@@ -123,14 +121,6 @@ def poll() -> Response:
 
 def _refuse(access: Access, detail: str) -> Response:
     access.deny(REQUEST_VALID, action="events.poll")
-    body: dict[str, Any] = {
-        "type": PROBLEM_BASE + REQUEST_VALID.name,
-        "title": "The request is malformed",
-        "status": 400,
-        "detail": detail,
-        "rule": REQUEST_VALID.name,
-        # RFC 8936 §2.4.4's shape, beside RFC 9457's: the same refusal, for SET clients.
-        "err": "invalid_request",
-        "description": detail,
-    }
-    return problem_response(body)
+    # RFC 8936 §2.4.4's shape beside RFC 9457's: the same refusal, for SET clients.
+    return problem_response(400, REQUEST_VALID.name, detail, err="invalid_request",
+                            description=detail)  # fmt: skip

@@ -18,9 +18,10 @@ from marshmallow import Schema, ValidationError
 from gateway import allowlist
 from gateway.audit.spine import Event, Subject
 from gateway.clock import today
-from gateway.errors import PROBLEM_BASE, InvalidInput, problem_response
-from gateway.oauth.resource import Access, challenge, require_token
+from gateway.errors import InvalidInput
+from gateway.oauth.resource import Access, challenge, not_found, require_token
 from gateway.policy import JOINT_USE_PURPOSES, DisclosureFacts, Rule, decide
+from gateway.problems import problem_response
 from gateway.sharing import service
 from gateway.sharing.schemas import CustomerListQuery, CustomerQuery
 from gateway.validation import describe
@@ -113,15 +114,7 @@ def _parse_anew(schema: Schema, action: str, customer_id: str | None) -> dict[st
 def _refuse_malformed(access: Access, action: str, detail: str,
                       customer_id: str | None = None) -> Response:  # fmt: skip
     access.deny(REQUEST_VALID, action=action, subjects=_customer_subject(customer_id))
-    return problem_response(
-        {
-            "type": PROBLEM_BASE + REQUEST_VALID.name,
-            "title": "The request is malformed",
-            "status": 400,
-            "detail": detail,
-            "rule": REQUEST_VALID.name,
-        }
-    )
+    return problem_response(400, REQUEST_VALID.name, detail)
 
 
 Seen = tuple[str, service.CustomerAsSeen | None]
@@ -154,9 +147,7 @@ def _decide(access: Access, query: dict[str, Any], action: str,
     subject = _customer_subject(customer[0] if customer else None)
     access.deny(rule, action=action, subjects=subject, purpose=purpose)
     if rule.status == 404:
-        # Not designated, withheld or absent: one answer, so nothing is revealed.
-        raise Refused(problem_response({"type": PROBLEM_BASE + "not-found", "title": "Not Found",
-                                        "status": 404, "detail": "no such customer"}))  # fmt: skip
+        raise Refused(not_found(rule))
     raise Refused(challenge(rule, rule.detail, rule.status))
 
 
