@@ -349,7 +349,7 @@ def _grow(url: str, total: int) -> tuple[str, str]:
             .limit(1)
         ).one()
     engine.dispose()
-    return encode_cursor(middle.changed_at, middle.customer_id)
+    return encode_cursor(middle.changed_at, middle.customer_id, middle.changed_at)
 
 
 def list_scales(database: str, args: argparse.Namespace, stack: ExitStack) -> list[Result]:

@@ -42,9 +42,10 @@ from sqlalchemy.orm import Session
 
 from gateway.allowlist import Allowlist
 from gateway.audit.spine import Actor, Event, record
-from gateway.clock import Clock, isoformat
+from gateway.clock import Clock
 from gateway.customers.models import Customer, ErasedCustomer
 from gateway.customers.service import contract_ended
+from gateway.designations import sync_key
 from gateway.designations.models import Designation
 from gateway.jsonlines import REFUSED, ImportRefused, ImportTally, read_lines
 from gateway.removals import service as removals
@@ -118,7 +119,8 @@ def import_customers(
     """
     summary = ImportSummary()
     digest = hashlib.sha256()
-    now = isoformat(clock.now())
+    # Also the sync key of changed customers, moved to the commit's instant when it commits.
+    now = sync_key.stamp(session, clock)
     # Erased customers come back only when an operator readmits them (paragraph 6).
     erased = set(session.scalars(select(ErasedCustomer.customer_id)))
     batch: dict[str, tuple[str, str, bool]] = {}

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from gateway.audit.spine import Actor, Event, Subject, record
 from gateway.clock import Clock, isoformat
 from gateway.customers.models import Customer
+from gateway.designations import sync_key
 from gateway.designations.models import Designation
 from gateway.errors import Conflict, NotFound
 from gateway.removals import service as removals
@@ -78,7 +79,7 @@ def resume_use(
     session.execute(
         update(Designation)
         .where(Designation.customer_id == customer_id)
-        .values(changed_at=isoformat(clock.now()))
+        .values(changed_at=sync_key.stamp(session, clock))
     )
     _log(session, clock, actor, "customers.resume_use", customer_id, request_id)
     return customer

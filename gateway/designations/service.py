@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Any, BinaryIO
 
 from marshmallow import ValidationError, fields
@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session
 
 from gateway.allowlist import current as current_allowlist
 from gateway.audit.spine import Actor, Event, Subject, record
-from gateway.clock import Clock, isoformat, today
+from gateway.clock import COMPANY_ZONE, Clock, isoformat, today
 from gateway.customers.models import Customer
+from gateway.designations import sync_key
 from gateway.designations.models import Designation
 from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.jsonlines import REFUSED, ImportRefused, ImportTally, read_lines
@@ -203,8 +204,11 @@ def _upsert(
     ``created``, ``reactivated``, ``changed`` (a new start day) or ``unchanged``."""
     _require_known(session, customer_id, partner_id)
     # The reseller's sync key: visible from now, or from the first day of the designation.
-    starts = datetime.combine(designated_on, time(), tzinfo=UTC)
-    changed_at = isoformat(max(clock.now(), starts))
+    # The day starts at midnight on the company's calendar, when the designation takes effect
+    # (a UTC midnight would be after it east of Greenwich, and a sync between the two would
+    # pass it by west of it).
+    starts = datetime.combine(designated_on, time(), tzinfo=getattr(clock, "zone", COMPANY_ZONE))
+    changed_at = max(sync_key.stamp(session, clock), isoformat(starts))
     designation = session.get(Designation, (customer_id, partner_id))
     if designation is None:
         designation = Designation(

@@ -13,9 +13,14 @@ customer_id)`` of :class:`gateway.designations.models.Designation`, read through
 has not seen in its current form — including a customer who newly designated it but whose
 content is old.
 
+Every page also gives the *sync point* — the ``updated_since`` to pass next time — of the
+paging run it belongs to: fixed when the run's first page is read, carried by the cursor
+(:mod:`gateway.designations.sync_key` says why it is safe).
+
 The cursor is opaque to resellers: base64url (no padding) of the JSON ``[changed_at,
-customer_id]`` of the last record returned. It needs no signature: a forged cursor can only
-move the caller's position within the caller's own designated customers.
+customer_id, sync_point]`` of the last record returned. It needs no signature: a forged cursor
+can only move the caller's position within the caller's own designated customers, or make the
+caller's own next sync return more or fewer of its customers again.
 """
 
 from __future__ import annotations
@@ -34,12 +39,13 @@ from sqlalchemy.orm import Session
 from gateway.clock import isoformat
 from gateway.customers.models import Customer
 from gateway.db import MAX_EXPANDED, Prepared, RawTransaction
+from gateway.designations import sync_key
 from gateway.designations.models import Designation
 from gateway.errors import InvalidInput
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-_MAX_CURSOR = 200
+_MAX_CURSOR = 300
 _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
 _CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
@@ -56,6 +62,15 @@ class SharedCustomer:
     def record(self) -> dict[str, Any]:
         """What :meth:`gateway.allowlist.Allowlist.shape` takes."""
         return {"customer_id": self.customer_id, "updated_at": self.updated_at, **self.content}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a reseller's list."""
+
+    records: list[SharedCustomer]
+    next_cursor: str | None  # None: the last page
+    sync_point: str  # the updated_since to pass on the next sync
 
 
 @dataclass(frozen=True)
@@ -146,9 +161,10 @@ def customers_for_partner(
     updated_since: datetime | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> tuple[list[SharedCustomer], str | None]:
+    now: datetime,
+) -> Page:
     """One page of the customers with an active designation of ``partner_id`` on ``day``
-    and not withheld, in sync-key order; returns (records, the next page's cursor or None).
+    and not withheld, in sync-key order; ``now``: when the request is answered.
 
     Raises :class:`InvalidInput` for a malformed cursor, a naive ``updated_since`` or a
     ``limit`` outside 1..:data:`MAX_LIMIT`.
@@ -160,16 +176,17 @@ def customers_for_partner(
         if updated_since.tzinfo is None or updated_since.utcoffset() is None:
             raise InvalidInput("updated_since: give a time zone offset (e.g. Z or +09:00)")
         params["since"] = isoformat(updated_since)
+    point = sync_key.sync_point(now)
     if cursor is not None:
-        params["after_changed_at"], params["after_customer_id"] = decode_cursor(cursor)
+        params["after_changed_at"], params["after_customer_id"], point = decode_cursor(cursor, now)
     page_query = _PAGES[updated_since is not None, cursor is not None]
     rows = page_query.all(session, params)
     page = rows[:limit]
     records = [
         _shared(customer_id, updated_at, content) for _, customer_id, updated_at, content in page
     ]
-    next_cursor = encode_cursor(page[-1][0], page[-1][1]) if len(rows) > limit else None
-    return records, next_cursor
+    next_cursor = encode_cursor(page[-1][0], page[-1][1], point) if len(rows) > limit else None
+    return Page(records, next_cursor, point)
 
 
 def _page_query(since: bool, after: bool) -> Prepared:
@@ -201,13 +218,15 @@ _PAGES = {(since, after): _page_query(since, after) for since in (False, True)
           for after in (False, True)}  # fmt: skip
 
 
-def encode_cursor(changed_at: str, customer_id: str) -> str:
-    raw = json.dumps([changed_at, customer_id], separators=(",", ":")).encode()
+def encode_cursor(changed_at: str, customer_id: str, point: str) -> str:
+    raw = json.dumps([changed_at, customer_id, point], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    """The key a cursor encodes; :class:`InvalidInput` for anything this gateway did not issue."""
+def decode_cursor(cursor: str, now: datetime) -> tuple[str, str, str]:
+    """The key and sync point a cursor encodes (a cursor issued before cursors carried one:
+    the sync point of a run beginning ``now``); :class:`InvalidInput` for anything this
+    gateway did not issue."""
     refused = InvalidInput("cursor: not a cursor from this API; start again without one")
     if not isinstance(cursor, str) or not 0 < len(cursor) <= _MAX_CURSOR:
         raise refused
@@ -218,13 +237,14 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
         raise refused from None
     if (
         not isinstance(key, list)
-        or len(key) != 2
+        or len(key) not in (2, 3)
         or not all(isinstance(part, str) for part in key)
         or not _INSTANT.match(key[0])
         or not _CUSTOMER_ID.match(key[1])
+        or (len(key) == 3 and not _INSTANT.match(key[2]))
     ):
         raise refused
-    return key[0], key[1]
+    return key[0], key[1], key[2] if len(key) == 3 else sync_key.sync_point(now)
 
 
 def _shared(customer_id: str, updated_at: str, content: str) -> SharedCustomer:

@@ -48,18 +48,22 @@ def list_customers() -> Response:
     try:
         query = _parse(_LIST_QUERY, "customers.list")
         requested = _decide(access, query, "customers.list", customer=None)
-        records, next_cursor = service.customers_for_partner(
-            access.session, access.partner_id, today(current_app.extensions["gateway"].clock),
+        clock = current_app.extensions["gateway"].clock
+        page = service.customers_for_partner(
+            access.session, access.partner_id, today(clock),
             updated_since=query["updated_since"], limit=query["limit"], cursor=query["cursor"],
+            now=clock.now(),
         )  # fmt: skip
     except Refused as refused:
         return refused.response
     except InvalidInput as error:
         return _refuse_malformed(access, "customers.list", error.detail)
     rules = allowlist.current()
-    shaped = [rules.shape(r.record, requested) for r in records]
-    _log_disclosure(access, "customers.list", query, requested, [r.customer_id for r in records])
-    return _no_store(jsonify(customers=shaped, next_cursor=next_cursor))
+    shaped = [rules.shape(r.record, requested) for r in page.records]
+    _log_disclosure(access, "customers.list", query, requested,
+                    [r.customer_id for r in page.records])  # fmt: skip
+    return _no_store(jsonify(customers=shaped, next_cursor=page.next_cursor,
+                             next_updated_since=page.sync_point))  # fmt: skip
 
 
 @blueprint.get("/customers/<customer_id>")

@@ -25,7 +25,8 @@ def test_demo_customers_are_seeded_once_and_demo_reseller_sees_the_shareable_one
 
     day = today(clock)
     with runtime.transaction() as session:
-        records, cursor = customers_for_partner(session, "demo-reseller", day)
+        page = customers_for_partner(session, "demo-reseller", day, now=clock.now())
+        records, cursor = page.records, page.next_cursor
         assert [r.customer_id for r in records] == ["DEMO-0001", "DEMO-0002", "DEMO-0003"]
         assert cursor is None
         assert customer_for_partner(session, "demo-reseller", "DEMO-0004", day).withheld

@@ -27,7 +27,7 @@ def _visible(runtime, clock) -> list[str]:
     from gateway.clock import today
 
     with runtime.transaction() as session:
-        records, _ = customers_for_partner(session, "acme", today(clock))
+        records = customers_for_partner(session, "acme", today(clock), now=clock.now()).records
         return [r.customer_id for r in records]
 
 
@@ -65,7 +65,8 @@ def test_stop_use_withholds_from_every_reseller_at_once(cli, designated, clock):
     with designated.transaction() as session:
         for partner in ("acme", "beta"):
             assert customer_for_partner(session, partner, "C-1", clock.now().date()).withheld
-            records, _ = customers_for_partner(session, partner, clock.now().date())
+            records = customers_for_partner(session, partner, clock.now().date(),
+                                                now=clock.now()).records
             assert "C-1" not in [r.customer_id for r in records]
 
 

@@ -242,6 +242,33 @@ def test_updated_since_returns_only_what_changed(http, app, make_reseller, clock
     assert body["customers"][0]["name"] == "Renamed"
 
 
+def test_the_next_updated_since_is_given_on_every_page_and_picks_up_the_next_change(
+    http, app, make_reseller, clock
+):
+    reseller = make_reseller("sync")
+    with app.extensions["gateway"].transaction() as session:
+        for n in range(3):
+            factories.customer(session, clock, f"S-{n}")
+            factories.designation(session, clock, f"S-{n}", "sync")
+    clock.advance(timedelta(minutes=5))
+    token = get_token(http, reseller)
+    first = http.get("/v1/customers?purpose=service_contact&limit=2", headers=_bearer(token)).json
+    clock.advance(timedelta(minutes=1))
+    page_two = f"/v1/customers?purpose=service_contact&limit=2&cursor={first['next_cursor']}"
+    second = http.get(page_two, headers=_bearer(token)).json
+    assert second["next_cursor"] is None
+    assert first["next_updated_since"] == second["next_updated_since"]
+    with app.extensions["gateway"].transaction() as session:
+        factories.customer(session, clock, "S-0", name="Renamed")
+    clock.advance(timedelta(minutes=5))
+    token = get_token(http, reseller)
+    since = second["next_updated_since"]
+    body = http.get(f"/v1/customers?purpose=service_contact&updated_since={since}",
+                    headers=_bearer(token)).json  # fmt: skip
+    assert [c["customer_id"] for c in body["customers"]] == ["S-0"]
+    assert body["next_updated_since"] > since
+
+
 def test_when_the_log_cannot_be_written_no_data_leaves(http, app, world):
     from sqlalchemy import delete
 

@@ -55,9 +55,16 @@ def _walk(runtime, clock, partner="acme", limit=2, **filters) -> list[str]:
     seen, cursor = [], None
     for _ in range(100):
         with runtime.transaction() as session:
-            records, cursor = customers_for_partner(
-                session, partner, today(clock), limit=limit, cursor=cursor, **filters
+            page = customers_for_partner(
+                session,
+                partner,
+                today(clock),
+                limit=limit,
+                cursor=cursor,
+                now=clock.now(),
+                **filters,
             )
+            records, cursor = page.records, page.next_cursor
         assert len(records) <= limit
         seen.extend(r.customer_id for r in records)
         if cursor is None:
@@ -72,7 +79,8 @@ def test_walking_all_pages_returns_every_eligible_customer_exactly_once(shop, cl
 
 def test_the_last_full_page_has_no_next_cursor(shop, clock):
     with shop.transaction() as session:
-        records, cursor = customers_for_partner(session, "acme", today(clock), limit=7)
+        page = customers_for_partner(session, "acme", today(clock), limit=7, now=clock.now())
+        records, cursor = page.records, page.next_cursor
     assert len(records) == 7 and cursor is None
 
 
@@ -131,7 +139,9 @@ def test_updated_since_returns_changed_and_newly_visible_customers(shop, clock):
 
 def test_the_listed_record_is_the_stored_content(shop, clock):
     with shop.transaction() as session:
-        [first], _ = customers_for_partner(session, "acme", today(clock), limit=1)
+        [first] = customers_for_partner(
+            session, "acme", today(clock), limit=1, now=clock.now()
+        ).records
     assert first.customer_id == "C-00"
     assert first.content["contract"]["usage_status"] == "active"
     assert first.updated_at.endswith("Z")
@@ -153,32 +163,42 @@ FORGED = {
 @pytest.mark.parametrize("cursor", FORGED.values(), ids=FORGED.keys())
 def test_a_malformed_cursor_is_invalid_input(shop, clock, cursor):
     with shop.transaction() as session, pytest.raises(InvalidInput, match="cursor"):
-        customers_for_partner(session, "acme", today(clock), cursor=cursor)
+        customers_for_partner(session, "acme", today(clock), cursor=cursor, now=clock.now())
 
 
 def test_a_well_formed_forged_cursor_only_moves_within_the_callers_customers(shop, clock):
-    cursor = encode_cursor("0000-01-01T00:00:00.000000Z", "A")
+    cursor = encode_cursor("0000-01-01T00:00:00.000000Z", "A", "2026-01-01T00:00:00.000000Z")
     with shop.transaction() as session:
-        records, _ = customers_for_partner(session, "beta", today(clock), cursor=cursor)
+        records = customers_for_partner(
+            session, "beta", today(clock), cursor=cursor, now=clock.now()
+        ).records
     assert [r.customer_id for r in records] == ["C-06"]
 
 
 @pytest.mark.parametrize("limit", [0, -1, MAX_LIMIT + 1, True])
 def test_limit_out_of_range_is_invalid_input(shop, clock, limit):
     with shop.transaction() as session, pytest.raises(InvalidInput, match="limit"):
-        customers_for_partner(session, "acme", today(clock), limit=limit)
+        customers_for_partner(session, "acme", today(clock), limit=limit, now=clock.now())
 
 
 def test_naive_updated_since_is_invalid_input(shop, clock):
     with shop.transaction() as session, pytest.raises(InvalidInput, match="updated_since"):
-        customers_for_partner(session, "acme", today(clock), updated_since=datetime(2026, 1, 1))
+        customers_for_partner(
+            session, "acme", today(clock), updated_since=datetime(2026, 1, 1), now=clock.now()
+        )
 
 
 def test_the_list_query_reads_the_partner_index_without_sorting(shop, clock):
     """Keyset pagination serves each page from the (partner_id, changed_at, customer_id)
     index; no sort of the partner's customers, no scan of the table."""
-    params = {"partner_id": "acme", "day": today(clock), "limit": 3, "since": "2026-01-01",
-              "after_changed_at": "2026-01-01T00:00:00.000000Z", "after_customer_id": "C-01"}
+    params = {
+        "partner_id": "acme",
+        "day": today(clock),
+        "limit": 3,
+        "since": "2026-01-01",
+        "after_changed_at": "2026-01-01T00:00:00.000000Z",
+        "after_customer_id": "C-01",
+    }
     captured = [page.render(shop.engine.dialect, params) for page in _PAGES.values()]
     assert len(captured) == 4  # with and without updated_since, with and without a cursor
 
@@ -209,8 +229,9 @@ def _jst():
     return timezone(timedelta(hours=9))
 
 
-def test_cursor_is_opaque_base64url_of_the_last_key():
-    cursor = encode_cursor("2026-04-01T09:00:00.000000Z", "C-1")
+def test_cursor_is_opaque_base64url_of_the_last_key_and_the_runs_sync_point():
+    cursor = encode_cursor("2026-04-01T09:00:00.000000Z", "C-1", "2026-04-01T08:59:00.000000Z")
     assert "=" not in cursor
     padded = cursor + "=" * (-len(cursor) % 4)
-    assert json.loads(base64.urlsafe_b64decode(padded)) == ["2026-04-01T09:00:00.000000Z", "C-1"]
+    assert json.loads(base64.urlsafe_b64decode(padded)) == [
+        "2026-04-01T09:00:00.000000Z", "C-1", "2026-04-01T08:59:00.000000Z"]  # fmt: skip
