@@ -22,6 +22,13 @@ _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
+# A "+" in a query string is a space once decoded (the URL form encoding): say so.
+_INSTANT_HELP = (
+    "give the previous page's next_updated_since, or an ISO 8601 instant with an "
+    "offset: 2026-12-01T00:00:00Z (a + in an offset must be sent as %2B)"
+)
+
+
 class CustomerQuery(StrictSchema):
     purpose = fields.String(required=True, metadata={"description": _PURPOSE})
     fields = fields.String(
@@ -34,8 +41,10 @@ class CustomerListQuery(CustomerQuery):
     updated_since = fields.AwareDateTime(
         load_default=None,
         validate=validate.Range(min=_EARLIEST, max=_LATEST, error="out of range"),
-        metadata={"description": "ISO 8601 with an offset: customers changed since then."},
-    )
+        error_messages={"invalid": _INSTANT_HELP, "invalid_awareness": _INSTANT_HELP},
+        metadata={"description": "The previous sync's `next_updated_since`: customers changed "
+                  "for you at or after it (by the gateway's sync position, not `updated_at`)."},
+    )  # fmt: skip
     limit = fields.Integer(
         load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT),
         metadata={"description": f"Page size, 1 to {MAX_LIMIT}."},

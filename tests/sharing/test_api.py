@@ -145,6 +145,15 @@ def test_each_disclosure_rule_flipped_denies(http, app, world, url, status, rule
     _denied(http, app, url, world["acme"], status, rule)
 
 
+def test_an_unencoded_plus_in_updated_since_is_refused_with_the_fix(http, app, world):
+    token, url = world["acme"], "/v1/customers?purpose=service_contact&updated_since="
+    response = http.get(url + "2026-12-01T09:00:00+09:00", headers=_bearer(token))
+    assert response.status_code == 400 and response.json["rule"] == "request_valid"
+    assert "%2B" in response.json["detail"]
+    encoded = http.get(url + "2026-12-01T09:00:00%2B09:00", headers=_bearer(token))
+    assert encoded.status_code == 200
+
+
 def test_fields_outside_the_tokens_scopes_are_refused_not_trimmed(http, app, world):
     response = _denied(http, app, "/v1/customers/C-3?purpose=inquiry_response&fields=name,fees",
                        world["bolt"], 403, "fields_in_scope")  # fmt: skip
