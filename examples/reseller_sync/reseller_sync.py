@@ -6,11 +6,16 @@ Standalone on purpose — it needs ``requests`` and ``joserfc`` and nothing of t
 - tokens: the client-credentials grant with ``private_key_jwt`` (aud: the issuer; typ
   client-authentication+jwt), bound to a DPoP key (RFC 9449); a new token when one expires;
 - :meth:`ResellerSync.sync`: an incremental sync into a local SQLite file — every page of
-  ``GET /v1/customers`` since ``updated_since`` (the previous sync's start, less a margin);
+  ``GET /v1/customers`` since ``updated_since``: the ``next_updated_since`` the gateway gave on
+  the previous sync's last page, kept in the same commit as that page (no clock of ours);
 - :meth:`ResellerSync.apply_removals`: polls ``POST /v1/events`` (RFC 8936), verifies each SET
   (RFC 8417) against the gateway's published keys, deletes the customer from the local copy
   and commits, and only then acknowledges the event — an acknowledgement states the copy is
-  deleted.
+  deleted;
+- :meth:`ResellerSync.lookup`: one customer, to answer their inquiry (purpose
+  ``inquiry_response``);
+- refusals raise :class:`Refused` with the problem's ``rule``; ``429`` waits ``Retry-After``
+  and tries again; a token refused as expired or revoked is replaced once.
 
     python reseller_sync.py --issuer https://gateway.example.com --client-id cl_… \\
         --partner-id acme --key reseller-key.pem --database copy.sqlite3
@@ -25,7 +30,6 @@ import json
 import sqlite3
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +38,18 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
 REMOVED = "urn:joint-use-gateway:event:customer-removed"
-# Start each sync a little before the previous one started: a change committed late by a
-# long-running import on the gateway is not missed.
-SYNC_MARGIN = timedelta(minutes=5)
 PURPOSE = "service_contact"  # a nightly sync keeps the copy for necessary contact
+RETRIES = 5
+
+
+class Refused(Exception):
+    """The gateway refused a request: ``rule`` names the check (its page: ``type``)."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status, self.problem = status, problem
+        self.rule = problem.get("rule")
+        detail = problem.get("detail") or problem.get("error_description")
+        super().__init__(f"{status} {self.rule}: {detail}")
 
 
 class ResellerSync:
@@ -63,7 +75,6 @@ class ResellerSync:
     def sync(self) -> int:
         """Pull every customer changed since the last sync into the local copy; returns how
         many records were written."""
-        started = datetime.now(UTC)
         since = self._state("updated_since")
         params: dict[str, Any] = {"purpose": PURPOSE, "limit": 1000}
         if since:
@@ -71,7 +82,9 @@ class ResellerSync:
         written = 0
         while True:
             page = self._api("GET", "/v1/customers", params=params).json()
-            with self.db:  # one transaction a page
+            with self.db:  # one transaction a page, with the sync point once it is the last
+                if not page["next_cursor"]:
+                    self._set_state("updated_since", page["next_updated_since"])
                 for record in page["customers"]:
                     self.db.execute(
                         "INSERT INTO customers VALUES (?, ?, ?) ON CONFLICT (customer_id) "
@@ -83,8 +96,12 @@ class ResellerSync:
             if not page["next_cursor"]:
                 break
             params = {"purpose": PURPOSE, "limit": 1000, "cursor": page["next_cursor"]}
-        self._set_state("updated_since", (started - SYNC_MARGIN).isoformat())
         return written
+
+    def lookup(self, customer_id: str) -> dict[str, Any]:
+        """One customer as the gateway holds it now, to answer their inquiry."""
+        path = f"/v1/customers/{customer_id}"
+        return self._api("GET", path, params={"purpose": "inquiry_response"}).json()
 
     def apply_removals(self) -> list[str]:
         """Delete every customer the gateway says left our view, then acknowledge: returns
@@ -133,13 +150,21 @@ class ResellerSync:
         return self._gateway_keys
 
     def _api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        token = self._access_token()
         url = self.issuer + path
-        headers = {"Authorization": f"DPoP {token}", "DPoP": self._proof(method, url, token)}
-        response = self.http.request(method, url, headers=headers, timeout=self.timeout,
-                                     **kwargs)  # fmt: skip
-        response.raise_for_status()
-        return response
+        for attempt in range(RETRIES):
+            token = self._access_token()  # a new proof, and a new token when due, every try
+            headers = {"Authorization": f"DPoP {token}", "DPoP": self._proof(method, url, token)}
+            response = self.http.request(method, url, headers=headers, timeout=self.timeout,
+                                         **kwargs)  # fmt: skip
+            if response.status_code in (429, 503):  # too fast, or the gateway is busy
+                time.sleep(min(int(response.headers.get("Retry-After", "1")), 60))
+            elif response.status_code == 401 and attempt == 0:
+                self._token = None  # expired or revoked early: one new token
+            elif response.status_code >= 400:
+                raise Refused(response.status_code, response.json())
+            else:
+                return response
+        raise Refused(response.status_code, response.json())
 
     def _access_token(self) -> str:
         if self._token and time.time() < self._token_expires - 30:
@@ -158,7 +183,8 @@ class ResellerSync:
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             "client_assertion": assertion,
         }, headers={"DPoP": self._proof("POST", url)}, timeout=self.timeout)  # fmt: skip
-        response.raise_for_status()
+        if response.status_code != 200:
+            raise Refused(response.status_code, response.json())
         issued = response.json()
         self._token, self._token_expires = issued["access_token"], now + issued["expires_in"]
         return self._token
@@ -176,9 +202,8 @@ class ResellerSync:
         return row[0] if row else None
 
     def _set_state(self, name: str, value: str) -> None:
-        with self.db:
-            self.db.execute("INSERT INTO state VALUES (?, ?) ON CONFLICT (name) "
-                            "DO UPDATE SET value = excluded.value", (name, value))  # fmt: skip
+        self.db.execute("INSERT INTO state VALUES (?, ?) ON CONFLICT (name) "
+                        "DO UPDATE SET value = excluded.value", (name, value))  # fmt: skip
 
 
 def main() -> None:
