@@ -119,6 +119,12 @@ CATALOGUE = _catalogue(
             "while several are registered.",
             "Put the kid of a registered key in the header; after a rotation, register the new "
             "key before you use it."),
+    Problem("client_jwks_available",
+            "The key set at the client's registered jwks_uri could not be fetched, or is not a "
+            "valid public JWK set; the detail says which.",
+            "Serve your public keys at the registered https URL: status 200, JSON, at most "
+            "64 KiB, no redirect, within 3 seconds. The gateway tries again at most once a "
+            "minute."),
     Problem("client_assertion_audience",
             "The client assertion's aud is not the issuer identifier as a single string.",
             "Set aud to the issuer of /.well-known/oauth-authorization-server, not an endpoint "
@@ -135,6 +141,8 @@ CATALOGUE = _catalogue(
             "Ask only for granted scopes, or none for all of them."),
     Problem("grant_supported", "The grant type is not client_credentials.",
             "Use grant_type=client_credentials."),
+    Problem("token_owned", "The token to revoke was issued to another client.",
+            "Revoke only your own client's tokens; the other client's token stays valid."),
     # The gateway's own state.
     Problem("internal_error", "The gateway could not answer; nothing was disclosed.",
             "Retry later; if it persists, tell the company the request id."),
@@ -178,6 +186,17 @@ def problem_response(status: int, rule: str, detail: str, *, headers: dict[str, 
                      **extensions: Any) -> Response:  # fmt: skip
     return Response(json.dumps(problem(status, rule, detail, **extensions)), status=status,
                     mimetype=PROBLEM_JSON, headers=headers)  # fmt: skip
+
+
+def markdown_table() -> str:
+    """The catalogue as the resellers' guide prints it (a test holds the two equal)."""
+    rows = ["| rule | what failed | what to do |", "| --- | --- | --- |"]
+    rows += [f"| `{p.rule}` | {_md(p.means)} | {_md(p.remedy)} |" for p in CATALOGUE.values()]
+    return "\n".join(rows)
+
+
+def _md(text: str) -> str:
+    return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
 blueprint = Blueprint("problems", __name__)
