@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from openapi_spec_validator import validate
 
 from gateway import allowlist
+from gateway.problems import CATALOGUE
+from gateway.sharing.openapi import build
+from tests.oauth.conftest import ISSUER
 
 
 def test_openapi_is_valid_31_and_covers_the_partner_api_and_oauth(http):
@@ -56,3 +61,19 @@ def test_openapi_describes_the_removal_events_poll(http):
         "urn:joint-use-gateway:event:customer-removed"
         in response["properties"]["sets"]["description"]
     )
+
+
+def test_openapi_rules_are_the_error_catalogue():
+    schemas = build(ISSUER)["components"]["schemas"]
+    assert schemas["Rule"]["enum"] == sorted(CATALOGUE)
+    for problem in ("Problem", "PollProblem", "OAuthError"):
+        assert schemas[problem]["properties"]["rule"] == {"$ref": "#/components/schemas/Rule"}
+    assert "rule" in schemas["Problem"]["required"] and "rule" in schemas["PollProblem"]["required"]
+
+
+def test_openapi_sends_fees_as_exact_decimal_text():
+    amount = build(ISSUER)["components"]["schemas"]["FeesOutput"]["properties"]["monthly_amount"]
+    assert amount["type"] == ["string", "null"]
+    pattern = re.compile(amount["pattern"])
+    assert all(pattern.match(text) for text in ("5500", "-300", "1980.50", "0"))
+    assert not any(pattern.match(text) for text in ("5500.", "1e3", "5,500", " 5500", "+1"))
