@@ -8,6 +8,9 @@ contract's names, as the company's customer system exports it:
 - the rest is validated by the input schema generated from the allowlist (strict: types,
   lengths, the usage-status vocabulary, a ``customer_id`` and ``contract.usage_status`` in
   every record);
+- a ``customer_id`` starting ``SANDBOX-`` (in any case) is reserved for the generated
+  customers of the sandbox (:mod:`gateway.sandbox`): such a record is a bad record here, and
+  the sandbox generator (``generated=True``) may import nothing else;
 - records are upserted by ``customer_id``; ``updated_at`` moves only when the stored content
   (its SHA-256) changes. A ``customer_id`` repeated in a file: the later line wins (counted
   as ``repeated``; a repeat more than a batch apart is applied in turn, like a later import).
@@ -50,6 +53,7 @@ from gateway.designations.models import Designation
 from gateway.jsonlines import REFUSED, ImportRefused, ImportTally, read_lines
 from gateway.removals import service as removals
 from gateway.removals.models import CONTRACT_ENDED
+from gateway.sandbox import CUSTOMER_PREFIX, is_generated
 from gateway.validation import describe
 
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: far above any real record, far below a memory problem
@@ -110,12 +114,13 @@ def import_customers(
     allowlist: Allowlist,
     progress: Callable[[int], None] | None = None,
     request_id: str | None = None,
+    generated: bool = False,
 ) -> ImportSummary:
     """Stream ``source`` (JSON Lines, bytes) into the store inside the caller's transaction.
 
     Raises :class:`gateway.jsonlines.ImportRefused` (with the summary) when any record is bad;
     the caller's transaction must then be rolled back. ``progress`` is called with the bytes
-    consumed.
+    consumed. ``generated``: the sandbox generator's import, of generated customers only.
     """
     summary = ImportSummary()
     digest = hashlib.sha256()
@@ -138,6 +143,8 @@ def import_customers(
             if customer_id in erased:
                 raise _BadLine(f"customer {customer_id!r} was erased (paragraph 6): "
                                "readmit it first (gateway customers readmit)")  # fmt: skip
+            if is_generated(customer_id) != generated:
+                raise _BadLine(_reserved(customer_id, generated))
         except _BadLine as bad:
             summary.refuse_line(number, str(bad))
             continue
@@ -184,6 +191,13 @@ def import_customers(
         clock=clock,
     )
     return summary
+
+
+def _reserved(customer_id: str, generated: bool) -> str:
+    if generated:
+        return f"customer {customer_id!r} is not a generated sandbox customer id"
+    return (f"customer {customer_id!r}: ids starting {CUSTOMER_PREFIX} are reserved for the "
+            "sandbox's generated customers (gateway demo, gateway sandbox tick)")  # fmt: skip
 
 
 def _reject_constant(name: str) -> Any:

@@ -10,7 +10,9 @@
 
 An unknown customer or partner is an error, not a silent skip: a designation of a reseller the
 gateway does not know cannot be honoured, and one for an unknown customer is a data mismatch
-the operator must see.
+the operator must see. So is a designation mixing the sandbox and real customers: a sandbox
+reseller is designated by generated customers (ids ``SANDBOX-…``) only, and they designate
+nothing else (:mod:`gateway.sandbox`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from gateway.partners.models import Partner
 from gateway.partners.schemas import PARTNER_ID
 from gateway.removals import service as removals
 from gateway.removals.models import DESIGNATION_WITHDRAWN
+from gateway.sandbox import designation_refusal
 from gateway.validation import StrictSchema, describe, load
 
 MAX_LINE_BYTES = 4096
@@ -95,6 +98,7 @@ def add_designation(
             "designated_on": str(designated_on or today(clock)),
         },
     )
+    _require_same_world(session, data["customer_id"], data["partner_id"])
     designation, outcome = _upsert(session, clock, **data)
     if outcome == "unchanged":
         raise Conflict(f"customer {customer_id!r} already designates {partner_id!r}")
@@ -158,7 +162,7 @@ def import_designations(
     """Stream ``source`` (JSON Lines) inside the caller's transaction; all or nothing."""
     summary = DesignationImportSummary()
     schema = DesignationInput()
-    known_partners = set(session.scalars(select(Partner.id)))
+    known_partners = dict(session.execute(select(Partner.id, Partner.sandbox)).all())
     for number, raw, consumed in read_lines(source, MAX_LINE_BYTES):
         summary.lines = number
         if progress:
@@ -171,6 +175,10 @@ def import_designations(
                 raise InvalidInput("partner_id: no such partner")
             if session.get(Customer, data["customer_id"]) is None:
                 raise InvalidInput("customer_id: no such customer")
+            mixed = designation_refusal(data["customer_id"], data["partner_id"],
+                                        known_partners[data["partner_id"]])  # fmt: skip
+            if mixed:
+                raise InvalidInput(mixed)
         except InvalidInput as bad:
             summary.refuse_line(number, bad.detail)
             continue
@@ -237,6 +245,16 @@ def _require_known(session: Session, customer_id: str, partner_id: str) -> None:
         raise NotFound(f"no customer {customer_id!r}")
     if session.get(Partner, partner_id) is None:
         raise NotFound(f"no partner {partner_id!r}")
+
+
+def _require_same_world(session: Session, customer_id: str, partner_id: str) -> None:
+    """Refuse a designation mixing a sandbox reseller and a real customer, or a generated
+    customer and a real reseller (:mod:`gateway.sandbox`)."""
+    _require_known(session, customer_id, partner_id)
+    partner = session.get(Partner, partner_id)
+    mixed = designation_refusal(customer_id, partner_id, bool(partner and partner.sandbox))
+    if mixed:
+        raise InvalidInput(mixed)
 
 
 def _parse(raw: bytes | None, schema: DesignationInput) -> dict[str, Any]:

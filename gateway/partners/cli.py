@@ -22,9 +22,17 @@ def partners() -> None:
 @partners.command("add")
 @click.argument("partner_id")
 @click.option("--name", required=True, help="The reseller's legal name.")
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="A sandbox reseller, for integration tests: designated only by generated customers "
+    "(ids SANDBOX-…, made by 'gateway demo' and 'gateway sandbox tick'; no real customer may "
+    "designate it), its traffic logged like any other but left out of the anomaly flags. "
+    "Fixed at registration.",
+)
 @json_option
 @pass_cli
-def add(cli: CliContext, partner_id: str, name: str, as_json: bool) -> None:
+def add(cli: CliContext, partner_id: str, name: str, sandbox: bool, as_json: bool) -> None:
     """Register the reseller PARTNER_ID."""
     runtime = cli.runtime
     with runtime.transaction() as session:
@@ -34,14 +42,17 @@ def add(cli: CliContext, partner_id: str, name: str, as_json: bool) -> None:
             cli.operator,
             partner_id=partner_id,
             name=name,
+            sandbox=sandbox,
             request_id=cli.request_id,
         )
         view = service.describe_partners([partner], runtime.clock)[0]
     if as_json:
         emit_json(view)
     else:
+        kind = " as a sandbox reseller" if sandbox else ""
         click.echo(
-            f"partner {view['id']} added (no NDA yet: it cannot receive data until one is recorded)"
+            f"partner {view['id']} added{kind} "
+            "(no NDA yet: it cannot receive data until one is recorded)"
         )
 
 
@@ -153,7 +164,7 @@ def limits(cli: CliContext, partner_id: str, per_minute: int | None, use_default
 @json_option
 @pass_cli
 def list_(cli: CliContext, as_json: bool) -> None:
-    """List resellers, their status and the NDA in force today."""
+    """List resellers, their status, the NDA in force today and whether each is a sandbox."""
     runtime = cli.runtime
     with runtime.transaction() as session:
         views = service.describe_partners(service.list_partners(session), runtime.clock)
@@ -170,9 +181,10 @@ def list_(cli: CliContext, as_json: bool) -> None:
                 view["status"],
                 f"{nda['reference']} until {nda['expires_on']}" if nda else "none in force",
                 str(view["rate_limit_per_minute"] or "default"),
+                "yes" if view["sandbox"] else "",
             )
         )
-    emit_table(("ID", "NAME", "STATUS", "NDA", "LIMIT/MIN"), rows)
+    emit_table(("ID", "NAME", "STATUS", "NDA", "LIMIT/MIN", "SANDBOX"), rows)
 
 
 @partners.command("destruction")

@@ -40,14 +40,18 @@ def add_partner(
     *,
     partner_id: str,
     name: str,
+    sandbox: bool = False,
     request_id: str | None = None,
 ) -> Partner:
+    """Register a reseller; ``sandbox``: one whose traffic is test traffic, designated only by
+    generated customers (:mod:`gateway.sandbox`). Which kind it is is fixed here, once."""
     data = load(PartnerInput(), {"id": partner_id, "name": name})
     if session.get(Partner, data["id"]) is not None:
         raise Conflict(f"partner {data['id']!r} already exists")
     partner = Partner(
-        id=data["id"], name=data["name"], status=ACTIVE, created_at=isoformat(clock.now())
-    )
+        id=data["id"], name=data["name"], status=ACTIVE, created_at=isoformat(clock.now()),
+        sandbox=sandbox,
+    )  # fmt: skip
     session.add(partner)
     record(
         session,
@@ -56,6 +60,7 @@ def add_partner(
             actor=actor,
             subjects=(Subject("partner", partner.id),),
             request_id=request_id,
+            details={"sandbox": True} if sandbox else {},
         ),
         clock=clock,
     )
@@ -251,4 +256,7 @@ def describe_partners(partners: list[Partner], clock: Clock) -> list[dict[str, A
         }
         for p in partners
     ]
-    return PartnerOutput(many=True).dump(views)
+    dumped = PartnerOutput(many=True).dump(views)
+    for view, partner in zip(dumped, partners, strict=True):
+        view["sandbox"] = bool(partner.sandbox)  # not in PartnerOutput (gateway.partners.schemas)
+    return dumped
