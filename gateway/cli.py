@@ -160,9 +160,11 @@ def _register() -> None:
     from gateway.oauth.cli import clients, keys
     from gateway.partners.cli import partners
     from gateway.rights.cli import rights
+    from gateway.sandbox.cli import sandbox
 
     for command in (
         db_group, keys, partners, clients, customers, designations, audit, staff, demo, rights,
+        sandbox,
     ):  # fmt: skip
         main.add_command(command)
 
