@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from typing import Any
 
 import click
@@ -13,12 +14,16 @@ from sqlalchemy.orm import Session
 from gateway.audit.cli import ensure_checkpoint_key
 from gateway.audit.sealing import seal
 from gateway.cli import CliContext, pass_cli
+from gateway.config import Config
 from gateway.console.models import StaffAccount
 from gateway.console.service import add_staff
-from gateway.demo.service import DEMO_ACTOR, seed
+from gateway.demo.service import DEMO_ACTOR, SANDBOX_PARTNER, seed
 from gateway.oauth import clients
 from gateway.oauth.keys import init_keys
 from gateway.oauth.models import NONE
+from gateway.runtime import Runtime
+from gateway.sandbox import service as sandbox
+from gateway.sandbox.ticker import Ticker
 
 DEMO_ADDRESS = "〒101-0041 東京都千代田区神田須田町2-2-2 神田須田町ビル10F"
 DEMO_REPRESENTATIVE = "代表取締役 見本 太郎（デモ）"
@@ -29,9 +34,18 @@ DEMO_REPRESENTATIVE = "代表取締役 見本 太郎（デモ）"
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option("--serve/--no-serve", default=True, help="Start the server after seeding.")
+@click.option("--sandbox-every", default=300, show_default=True, metavar="SECONDS",
+              type=click.IntRange(min=0),
+              help="While serving, a sandbox tick every SECONDS (0: none).")  # fmt: skip
 @pass_cli
-def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool) -> None:
-    """Load demo data (idempotent) and start the gateway on HOST:PORT."""
+def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool,
+         sandbox_every: int) -> None:  # fmt: skip
+    """Load demo data (idempotent) and start the gateway on HOST:PORT.
+
+    Besides the demo resellers and customers: sandbox-reseller, a sandbox reseller with a few
+    hundred generated customers (ids SANDBOX-…), changed by one sandbox tick now and, while
+    serving, one every --sandbox-every seconds ('gateway sandbox tick').
+    """
     runtime = cli.runtime
     os.environ.setdefault("GATEWAY_ISSUER", f"http://{host}:{port}")
     # The demo's notice is complete (APPI art. 27(5)(iii)): the company of the terms, and a
@@ -46,6 +60,9 @@ def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool) -> No
         staff = _demo_staff(session, cli)
     if client is not None:
         _first_sync_then_a_removal(cli, *client)
+    with runtime.transaction() as session:  # the sandbox's customers move on at every start
+        ticked = sandbox.tick(session, runtime.clock, sandbox.SANDBOX_ACTOR,
+                              request_id=cli.request_id)  # fmt: skip
     with runtime.transaction() as session:  # a sealed log from the start
         sealed = seal(session, runtime.clock, checkpoint_keys, actor=DEMO_ACTOR)
     click.echo(f"demo data ready ({len(created)} resellers created); "
@@ -64,6 +81,10 @@ def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool) -> No
             "waits for it — poll with: curl -H 'Authorization: Bearer TOKEN' -H "
             f"'Content-Type: application/json' -d '{{}}' {os.environ['GATEWAY_ISSUER']}/v1/events"
         )
+    click.echo(f"{SANDBOX_PARTNER} is a sandbox reseller with generated customers (SANDBOX-…); "
+               f"register your own key with: gateway clients add {SANDBOX_PARTNER} --scopes "
+               f"\"{' '.join(clients.partner_scopes())}\" --jwks jwks.json")  # fmt: skip
+    click.echo(ticked.line())
     for name, role, password in staff:
         click.echo(f"console account {name} ({role}), password (shown this once): {password}")
     if staff:
@@ -72,10 +93,33 @@ def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool) -> No
         return
     runtime.close()
     click.echo(f"serving on http://{host}:{port} — Ctrl-C stops")
+    if sandbox_every:
+        click.echo(f"a sandbox tick every {sandbox_every} seconds (--sandbox-every 0: none)")
+    # In this process, not in the workers: one ticker, however many workers. It starts once
+    # gunicorn listens and stops with it (Ctrl-C), after the tick under way.
+    ticker = Ticker(_sandbox_tick, sandbox_every, report=click.echo)
     # As gunicorn.conf.py: threaded workers, the app's own access log (no ids, no queries).
     options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
-               "threads": 8, "accesslog": None}  # fmt: skip
-    _DemoServer(options).run()
+               "threads": 8, "accesslog": None,
+               "when_ready": lambda _arbiter: ticker.start(),
+               "on_exit": lambda _arbiter: ticker.stop()}  # fmt: skip
+    try:
+        _DemoServer(options).run()
+    finally:
+        ticker.stop()
+
+
+def _sandbox_tick() -> str:
+    """One sandbox tick on a runtime of its own, closed after: no database connection stays
+    open in this process while gunicorn forks workers."""
+    runtime = Runtime.open(Config.from_env())
+    try:
+        with runtime.transaction() as session:
+            summary = sandbox.tick(session, runtime.clock, sandbox.SANDBOX_ACTOR,
+                                   request_id=uuid.uuid4().hex)  # fmt: skip
+        return summary.line()
+    finally:
+        runtime.close()
 
 
 def _demo_client(session: Session, cli: CliContext) -> tuple[str, str] | None:

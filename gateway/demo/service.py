@@ -1,4 +1,6 @@
-"""Demo data: a few resellers in each state the gateway distinguishes. Idempotent."""
+"""Demo data: a few resellers in each state the gateway distinguishes, a handful of customers,
+and a sandbox reseller with a few hundred generated customers. Idempotent. The README's
+"Demo data" describes what is made."""
 
 from __future__ import annotations
 
@@ -10,12 +12,15 @@ from gateway.audit.spine import Actor, ActorKind
 from gateway.clock import Clock, today
 from gateway.partners import service as partners
 from gateway.partners.models import Partner
+from gateway.sandbox import service as sandbox
 
 DEMO_ACTOR = Actor(ActorKind.SYSTEM, "demo")
+SANDBOX_PARTNER = "sandbox-reseller"
 
 
 def seed(session: Session, clock: Clock) -> list[str]:
-    """Create the demo resellers that are missing; returns the ids created."""
+    """Create the demo resellers that are missing, the demo customers and the sandbox's
+    generated ones; returns the ids of the resellers created."""
     day = today(clock)
     created = []
     demo = (
@@ -25,12 +30,14 @@ def seed(session: Session, clock: Clock) -> list[str]:
             day - timedelta(days=30),
             day + timedelta(days=335),
             False,
+            False,
         ),
         (
             "lapsed-reseller",
             "Lapsed Reseller K.K.",
             day - timedelta(days=400),
             day - timedelta(days=35),
+            False,
             False,
         ),
         (
@@ -39,12 +46,22 @@ def seed(session: Session, clock: Clock) -> list[str]:
             day - timedelta(days=60),
             day + timedelta(days=300),
             True,
+            False,
+        ),
+        (
+            SANDBOX_PARTNER,
+            "Sandbox Reseller K.K.",
+            day - timedelta(days=30),
+            day + timedelta(days=335),
+            False,
+            True,
         ),
     )
-    for partner_id, name, signed_on, expires_on, revoked in demo:
+    for partner_id, name, signed_on, expires_on, revoked, is_sandbox in demo:
         if session.get(Partner, partner_id) is not None:
             continue
-        partners.add_partner(session, clock, DEMO_ACTOR, partner_id=partner_id, name=name)
+        partners.add_partner(session, clock, DEMO_ACTOR, partner_id=partner_id, name=name,
+                             sandbox=is_sandbox)  # fmt: skip
         partners.record_nda(
             session,
             clock,
@@ -60,6 +77,8 @@ def seed(session: Session, clock: Clock) -> list[str]:
             )
         created.append(partner_id)
     _seed_customers(session, clock)
+    # A few hundred, so that a reseller's integration meets paging (100 a page by default).
+    sandbox.seed_customers(session, clock, sandbox.SANDBOX_ACTOR, partner_id=SANDBOX_PARTNER)
     return created
 
 
