@@ -30,6 +30,14 @@ A flag is a reason to look, not a verdict. The rules, each with why:
 ``first_load`` — the day a reseller first received data (its first sync after its first
   designation): labelled as what it is, not flagged as a volume anomaly against a mean of 0.
 
+**Sandbox traffic** — the accesses of a sandbox reseller (``partners.sandbox``: a reseller's
+  integration tests against generated customers, :mod:`gateway.sandbox`) — raises no flag,
+  under any rule: a first full load, deliberate error tests and look-ups at 05:00 are what
+  testing looks like. An entry is sandbox traffic when its ``partner`` subject is a sandbox
+  reseller or, lacking one, its actor is a sandbox reseller's client. :func:`sandbox_traffic`
+  counts it apart, for the desk to see how much there was. The entries themselves stay in the
+  log, and the customer and leak reports count them like any other.
+
 Every rule counts days — and business hours — in the company's calendar (``GATEWAY_TIMEZONE``,
 Asia/Tokyo by default). Each flag has a stable ``id`` (its rule, reseller, client, customer
 and first instant), names the customers where it concerns a few, and may be marked reviewed
@@ -56,6 +64,8 @@ from gateway.audit.spine import Actor, Event, Subject, record
 from gateway.audit.window import Window
 from gateway.clock import COMPANY_ZONE, Clock, isoformat
 from gateway.errors import InvalidInput, NotFound
+from gateway.oauth.models import OAuthClient
+from gateway.partners.models import Partner
 from gateway.policy import rule_names
 from gateway.removals.service import pending
 
@@ -116,6 +126,65 @@ def _moment(at: str) -> datetime:
 
 def _partner(subjects: list[list[str]]) -> str | None:
     return next((subject_id for kind, subject_id in subjects if kind == "partner"), None)
+
+
+@dataclass(frozen=True)
+class _Sandbox:
+    """The sandbox resellers and their clients, read once a report."""
+
+    partners: frozenset[str]
+    clients: dict[str, str]  # client id: its sandbox reseller
+
+    @classmethod
+    def read(cls, connection: Connection) -> _Sandbox:
+        partners = frozenset(connection.scalars(select(Partner.id).where(Partner.sandbox)))
+        clients = dict(connection.execute(
+            select(OAuthClient.client_id, OAuthClient.partner_id)
+            .where(OAuthClient.partner_id.in_(partners))
+        ).all()) if partners else {}  # fmt: skip
+        return cls(partners, clients)
+
+    def reseller(self, partner: str | None, actor_id: str) -> str | None:
+        """The sandbox reseller an entry is traffic of, or None."""
+        if partner is not None:
+            return partner if partner in self.partners else None
+        return self.clients.get(actor_id)
+
+
+@dataclass
+class SandboxTraffic:
+    """A sandbox reseller's accesses in a window: test traffic, counted, never flagged."""
+
+    partner: str
+    first: str
+    last: str
+    requests: int = 0
+    denied: int = 0
+    customers: set[str] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"partner": self.partner, "first": self.first, "last": self.last,
+                "requests": self.requests, "denied": self.denied,
+                "customers_total": len(self.customers)}  # fmt: skip
+
+
+def sandbox_traffic(connection: Connection, window: Window) -> list[SandboxTraffic]:
+    """The sandbox traffic of ``window`` (token requests and data requests), a line a sandbox
+    reseller: what the anomaly rules left out, counted apart."""
+    sandbox = _Sandbox.read(connection)
+    if not sandbox.partners:
+        return []
+    traffic: dict[str, SandboxTraffic] = {}
+    for row in _rows(connection, window.start, window.end):
+        subjects = json.loads(row.subjects)
+        reseller = sandbox.reseller(_partner(subjects), row.actor_id)
+        if reseller is None:
+            continue
+        line = traffic.setdefault(reseller, SandboxTraffic(reseller, row.at, row.at))
+        line.last, line.requests = row.at, line.requests + 1
+        line.denied += row.outcome == "denied"
+        line.customers.update(subject_id for kind, subject_id in subjects if kind == "customer")
+    return sorted(traffic.values(), key=lambda line: line.partner)
 
 
 def _rows(connection: Connection, start: datetime, end: datetime) -> Iterator[Any]:
@@ -183,8 +252,9 @@ def _overdue_removals(connection: Connection, zone: ZoneInfo, due_days: int,
     """``removal_overdue`` — a reseller has not acknowledged removal events past their
     erase-by day: its copy of those customers may live on (paragraph 6). One flag a reseller."""
     flags: dict[str, Flag] = {}
+    sandbox = _Sandbox.read(connection).partners  # generated customers: no copy to chase
     for event in pending(connection, zone, due_days):
-        if not event.overdue(today):
+        if not event.overdue(today) or event.partner_id in sandbox:
             continue
         flag = flags.get(event.partner_id)
         if flag is None:
@@ -206,11 +276,14 @@ def _find(connection: Connection, window: Window, zone: tzinfo) -> list[Flag]:
     off_hours: dict[tuple[str, date], Flag] = {}
     withheld: dict[tuple[str, str], Flag] = {}
 
+    sandbox = _Sandbox.read(connection)
     baseline_start = window.start - timedelta(days=BASELINE_DAYS + 1)
     for row in _rows(connection, baseline_start, window.end):
         moment = _moment(row.at)
         subjects = json.loads(row.subjects)
         partner = _partner(subjects)
+        if sandbox.reseller(partner, row.actor_id) is not None:
+            continue  # test traffic: counted apart (sandbox_traffic), never flagged
         customers = [subject_id for kind, subject_id in subjects if kind == "customer"]
         local = moment.astimezone(zone)
         if row.outcome == "allowed" and row.action in DATA_ACTIONS and partner is not None:
