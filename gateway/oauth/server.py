@@ -5,7 +5,15 @@ What Authlib provides is used as is — the token endpoint and its client-creden
 (RFC 7662) and revocation (RFC 7009). What is written here is only what they leave to the
 application: where clients, keys and tokens live, the live checks a reseller must pass
 (client active, partner active, NDA in force), replay protection of assertion ids, a
-constant-time secret check, and a refusal of scopes beyond the client's grant.
+constant-time secret check, a refusal of scopes beyond the client's grant, the choice of a
+reseller's key by the assertion's ``kid``, and errors that name the rule that failed.
+
+Every error of these endpoints keeps RFC 6749 §5.2's shape and adds the rule that failed —
+``{"error", "error_description", "rule", "error_uri"}``, ``error_uri`` being the rule's page
+(:func:`gateway.problems.type_uri`). The log keeps the finer name (:data:`TOKEN_RULES`); the
+caller is told the name :func:`told` gives it: whether a client id exists, is disabled or
+belongs to a revoked partner, and whether a secret was wrong, are one answer
+(``client_authenticated``).
 
 Each request to the token, introspection and revocation endpoints is answered from a read
 snapshot; what it changes — an assertion id used up, a token's row, a revocation — is
@@ -42,13 +50,13 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from flask import Flask, g
 from flask import request as http_request
 from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.errors import BadSignatureError, InvalidKeyCurveError, JoseError, KeyParameterError
+from joserfc.jwk import Key, KeySet
 from joserfc.jws import extract_compact
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from gateway.audit.group_commit import Recheck
+from gateway.audit.group_commit import FAILED_RULE, Recheck
 from gateway.audit.spine import Event, Outcome
 from gateway.clock import Clock, today
 from gateway.db import Prepared, RawTransaction
@@ -68,6 +76,7 @@ from gateway.oauth.secrets import verify_secret
 from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
 from gateway.partners.models import Partner
 from gateway.policy import decide
+from gateway.problems import public_name, type_uri
 
 # The algorithms a reseller may sign its client assertions with: FAPI 2.0 Security Profile
 # §5.4.1 (PS256, ES256, EdDSA — and Ed25519, its fully specified name since RFC 9864); never
@@ -79,10 +88,71 @@ ASSERTION_LEEWAY = 60
 ASSERTION_MAX_LIFETIME = 3600
 # draft-ietf-oauth-rfc7523bis: an explicit type keeps other JWTs from being taken for one.
 ASSERTION_TYPES = ("client-authentication+jwt", "application/client-authentication+jwt")
+# Longer than any assertion a reseller's library makes (an RSA-4096 signature is 683
+# characters); refused before any parsing.
+MAX_ASSERTION_LENGTH = 8192
 # The form of the client ids this gateway issues (``cl_`` and 16 URL-safe characters).
 CLIENT_ID = re.compile(r"cl_[A-Za-z0-9_-]{16}")
 # Expired assertion ids are purged by about one issuance in this many.
 _PURGE_ONE_IN = 64
+
+# Every rule the token, introspection and revocation endpoints refuse a request with, by the
+# name the log keeps; the caller is told ``told(rule)``, a rule of the error catalogue
+# (gateway.problems) — a test holds the two together.
+TOKEN_RULES = (
+    # Who the caller is (RFC 6749 §2.3): told client_authenticated, whichever failed.
+    "client_known", "client_secret_valid", "client_auth_method", "client_active",
+    "partner_active", "client_authenticated",
+    # Its client assertion (RFC 7523 §3), in the order they are checked: the form, the key
+    # its kid names, the signature — and only then the claims.
+    "client_assertion_valid", "client_assertion_key", "client_assertion_signature",
+    "client_assertion_audience", "client_assertion_expiry", "client_assertion_unused",
+    "client_id_consistent",
+    # What it asks for.
+    "request_valid", "grant_supported", "scope_granted", "nda_in_force", "token_owned",
+    # Its DPoP proof (RFC 9449 §5), when it sends one or must.
+    *(rule.name for rule in (dpop.PROOF_PRESENT, dpop.PROOF_VALID, dpop.PROOF_METHOD,
+                             dpop.PROOF_URL, dpop.PROOF_FRESH, dpop.PROOF_UNUSED)),
+    # The gateway's own state.
+    "rate_limited", "service_ready", "log_available", FAILED_RULE,
+)  # fmt: skip
+# Refused before the caller authenticated, so it may be anyone: one answer for all of them.
+_UNAUTHENTICATED = frozenset(
+    {"client_known", "client_secret_valid", "client_auth_method", "client_active",
+     "partner_active"}
+)  # fmt: skip
+# An error Authlib raises itself, where no check of ours named a rule first.
+_AUTHLIB_RULES = {
+    "invalid_client": "client_authenticated",
+    "invalid_request": "request_valid",
+    "unsupported_grant_type": "grant_supported",
+    "unauthorized_client": "grant_supported",
+    "invalid_scope": "scope_granted",
+    "invalid_grant": "token_owned",  # RFC 7009 §2.1: another client's token
+    "unsupported_token_type": "request_valid",
+}
+# RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E.
+_NOT_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+_MAX_DESCRIPTION = 300
+
+
+def told(rule: str) -> str:
+    """The rule a caller is told, for the rule the log keeps."""
+    return "client_authenticated" if rule in _UNAUTHENTICATED else public_name(rule)
+
+
+def error_body(rule: str, error: str, description: str) -> dict[str, str]:
+    """An error of the token, introspection or revocation endpoint: RFC 6749 §5.2's members,
+    the rule the caller is told and its page as ``error_uri`` (§5.2). The description is the
+    gateway's, bounded, in §5.2's characters; a refused client's is always the same."""
+    rule = told(rule)
+    if rule == "client_authenticated":
+        description = "client authentication failed"
+    elif rule == "grant_supported":  # Authlib's repeats the grant_type sent
+        description = "grant_type must be client_credentials"
+    description = _NOT_DESCRIPTION.sub("?", description)[:_MAX_DESCRIPTION]
+    return {"error": error, "error_description": description, "rule": rule,
+            "error_uri": type_uri(rule)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -121,6 +191,7 @@ class TokenRequest:
     session: Session
     clock: Clock
     rule: str | None = None  # the first check that failed, named for the log
+    details: dict[str, str] = field(default_factory=dict)  # for the log, with a refusal
     client_id: str | None = None
     partner_id: str | None = None
     issued: dict[str, Any] = field(default_factory=dict)  # claims of the token issued
@@ -259,6 +330,12 @@ def authenticate_client_secret_basic(query, oauth_request) -> Client | None:  # 
     raise InvalidClientError(status_code=401, description="client authentication failed")
 
 
+def _refusal(rule: str, description: str) -> InvalidClientError:
+    """A failed client authentication, its rule noted for the log and the answer."""
+    current().refuse(rule)
+    return InvalidClientError(description=description)
+
+
 class PrivateKeyJWT(JWTBearerClientAssertion):
     """``private_key_jwt`` client authentication (RFC 7523 §2.2, §3), held to FAPI 2.0
     (§5.3.2.1): the audience is the issuer identifier alone, as a string (an array or an
@@ -272,11 +349,18 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     def __call__(self, query, oauth_request):  # type: ignore[no-untyped-def]
         request = current()
+        assertion = oauth_request.form.get("client_assertion")
+        if isinstance(assertion, str) and len(assertion) > MAX_ASSERTION_LENGTH:
+            raise _refusal(
+                "client_assertion_valid",
+                f"the client assertion is longer than {MAX_ASSERTION_LENGTH} characters",
+            )
         try:
             client = super().__call__(query, oauth_request)
         except InvalidClientError:
-            if request.client_id is not None:
-                request.refuse("client_assertion_valid")
+            # Authlib's own checks of the form (before the client is known) name no rule;
+            # any finer rule named first (client_known, …) stays the one logged.
+            request.refuse("client_assertion_valid")
             raise
         if client is not None:
             _require_consistent_client_id(oauth_request, client)
@@ -285,65 +369,136 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def get_audiences(self) -> list[str]:
         return [self.endpoints.issuer]
 
-    def resolve_client_public_key(self, client: Client) -> KeySet:
-        return KeySet.import_key_set(json.loads(client.row.jwks or '{"keys": []}'))
+    def resolve_client_public_key(self, client: Client) -> ClientKeys:
+        if client.row.auth_method != PRIVATE_KEY_JWT:  # a secret client: no key verifies
+            raise _refusal("client_auth_method", "client authentication failed")
+        return ClientKeys(client.row)
 
     def process_assertion_claims(self, assertion, resolve_key):  # type: ignore[no-untyped-def]
+        """RFC 7523 §3, as a checklist: (1) a JWS of an accepted algorithm and type, (2) the
+        registered key its ``kid`` names, (3) its signature by that key, and only then (4)
+        its claims — nothing about them is told to a caller who could not sign."""
+        keys: ClientKeys = resolve_key
+        # (1) The form.
         try:
-            token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGORITHMS)
-        except (JoseError, ValueError, TypeError) as error:
-            raise InvalidClientError(description="the client assertion is not valid") from error
-        typ = token.header.get("typ")
-        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ASSERTION_TYPES):
-            raise InvalidClientError(
-                description="the client assertion's typ must be client-authentication+jwt"
+            header = extract_compact(assertion.encode()).headers()
+        except (JoseError, ValueError, TypeError, UnicodeError):
+            raise _refusal(
+                "client_assertion_valid", "the client assertion is not a compact JWS"
+            ) from None
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in ASSERTION_ALGORITHMS:
+            raise _refusal(
+                "client_assertion_valid",
+                "the client assertion's alg must be one of " + ", ".join(ASSERTION_ALGORITHMS),
             )
+        typ = header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ASSERTION_TYPES):
+            raise _refusal(
+                "client_assertion_valid",
+                "the client assertion's typ must be client-authentication+jwt",
+            )
+        # (2) The key.
+        key = keys.named(header.get("kid"))
+        # (3) The signature, by that key alone.
+        try:
+            token = jwt.decode(assertion, key, algorithms=[alg])
+        except BadSignatureError:
+            raise _refusal(
+                "client_assertion_signature",
+                "the client assertion's signature does not verify with the key its kid names",
+            ) from None
+        except (KeyParameterError, InvalidKeyCurveError):
+            raise _refusal(
+                "client_assertion_signature",
+                f"the key the client assertion's kid names is not for {alg}",
+            ) from None
+        except (JoseError, ValueError, TypeError):
+            raise _refusal(
+                "client_assertion_valid", "the client assertion's payload is not a JSON object"
+            ) from None
+        # (4) The claims.
         self.verify_claims(token.claims)
         return token.claims
 
     def verify_claims(self, claims: dict[str, Any]) -> None:  # type: ignore[override]
-        """RFC 7523 §3 with FAPI 2.0's tightening; each failure names its rule in the log."""
+        """RFC 7523 §3 with FAPI 2.0's tightening; each failure names its rule."""
         request = current()
         now = int(request.clock.now().timestamp())
 
-        def refuse(rule: str, description: str) -> InvalidClientError:
-            request.refuse(rule)
-            return InvalidClientError(description=description)
-
         if claims.get("iss") != claims.get("sub"):
-            raise refuse("client_assertion_valid", "iss and sub must both be the client id")
+            raise _refusal("client_assertion_valid", "iss and sub must both be the client id")
         if claims.get("aud") != self.endpoints.issuer:  # a string, equal: no array, no URL
-            raise refuse(
+            raise _refusal(
                 "client_assertion_audience",
                 f"aud must be the issuer identifier as a string: {self.endpoints.issuer}",
             )
         exp = claims.get("exp")
         if not _instant(exp):
-            raise refuse("client_assertion_expiry", "exp must be a NumericDate")
+            raise _refusal("client_assertion_expiry", "exp must be a NumericDate")
         if exp <= now - self.leeway:
-            raise refuse("client_assertion_expiry", "the client assertion has expired")
+            raise _refusal("client_assertion_expiry", "the client assertion has expired")
         if exp > now + ASSERTION_MAX_LIFETIME + self.leeway:
-            raise refuse("client_assertion_expiry", "exp must be at most one hour ahead")
+            raise _refusal("client_assertion_expiry", "exp must be at most one hour ahead")
         for name in ("iat", "nbf"):
             if name in claims and not (_instant(claims[name])
                                        and claims[name] <= now + self.leeway):  # fmt: skip
-                raise refuse("client_assertion_expiry", f"{name} must not be in the future")
-        if not self.validate_jti(claims, claims.get("jti")):
-            raise refuse("client_assertion_valid", "the client assertion needs a new jti")
+                raise _refusal("client_assertion_expiry", f"{name} must not be in the future")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not 0 < len(jti) <= 200:
+            raise _refusal("client_assertion_valid", "jti must be a string of 1 to 200 characters")
+        if not self.validate_jti(claims, jti):
+            raise _refusal(
+                "client_assertion_unused",
+                "this client assertion was used already: make a new one, with a new "
+                "jti, for every request",
+            )
 
-    def validate_jti(self, claims: dict[str, Any], jti: Any) -> bool:
+    def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
         """A ``jti`` may be used once (RFC 7523 §3 item 7): refused here when the snapshot
         shows it used; otherwise used up by the commit that logs this request, which refuses
         the request if another one, on any node, used it first (:func:`commit_writes`)."""
         request = current()
-        if not isinstance(jti, str) or not 0 < len(jti) <= 200:
-            return False
         # Kept until it could no longer be presented; ``exp`` is bounded above already.
         request.assertion = (claims["sub"], jti, math.ceil(claims["exp"]) + ASSERTION_LEEWAY)
-        if _ASSERTION_USED.one_or_none(request.session, {"client_id": claims["sub"], "jti": jti}):
-            request.refuse("client_assertion_unused")
-            return False
-        return True
+        key = {"client_id": claims["sub"], "jti": jti}
+        return _ASSERTION_USED.one_or_none(request.session, key) is None
+
+
+@dataclass
+class ClientKeys:
+    """A client's registered public keys, and the one an assertion's ``kid`` names (RFC 7515
+    §4.1.4): a ``kid`` is needed when there are several, optional when there is one."""
+
+    row: OAuthClient
+
+    def named(self, kid: Any) -> Key:
+        if kid is not None and not isinstance(kid, str):
+            raise _refusal("client_assertion_key", "the client assertion's kid must be a string")
+        key = _by_kid(self._keys(), kid)
+        if key is None and kid is None:
+            raise _refusal(
+                "client_assertion_key",
+                "the client has several keys: name the one that signed the client "
+                "assertion by its kid",
+            )
+        if key is None:
+            raise _refusal(
+                "client_assertion_key",
+                "the client assertion's kid names no key registered for this client",
+            )
+        return key
+
+    def _keys(self) -> KeySet:
+        if not self.row.jwks:
+            raise _refusal("client_assertion_key", "no key is registered for this client")
+        return KeySet.import_key_set(json.loads(self.row.jwks))
+
+
+def _by_kid(keys: KeySet, kid: str | None) -> Key | None:
+    if kid is None:
+        return keys.keys[0] if len(keys.keys) == 1 else None
+    return next((key for key in keys if key.kid == kid), None)
 
 
 def _instant(value: Any) -> bool:
@@ -619,8 +774,21 @@ def save_token(token: dict[str, Any], oauth_request) -> None:  # type: ignore[no
     }
 
 
+class GatewayAuthorizationServer(AuthorizationServer):
+    """Authlib's server, whose every error names the rule that failed (:func:`error_body`)."""
+
+    def handle_error_response(self, request, error: OAuth2Error):  # type: ignore[no-untyped-def]
+        token_request = current()
+        # A rule of ours, named by the check that raised; else Authlib's error, by its code.
+        token_request.refuse(_AUTHLIB_RULES.get(error.error, "request_valid"))
+        body = error_body(token_request.rule, error.error, error.get_error_description() or "")
+        error.description = body["error_description"]  # WWW-Authenticate repeats it (401)
+        status, _, headers = error()
+        return self.handle_response(status, body, headers)
+
+
 def build_server(app: Flask, endpoints: Endpoints, keys: SigningKeys, lifetime: int):  # type: ignore[no-untyped-def]
-    server = AuthorizationServer()
+    server = GatewayAuthorizationServer()
     server.endpoints = endpoints  # for the grant's DPoP check (the token endpoint's URL)
     server.init_app(app, query_client=query_client, save_token=save_token)
     server.register_token_generator("default", AccessTokenGenerator(endpoints, keys, lifetime))

@@ -2,7 +2,9 @@
 revocation. Each is logged: who asked, the outcome and, for a refusal, the check that failed.
 
 The token, introspection and revocation endpoints answer errors in the RFC 6749 §5.2 shape
-(``{"error", "error_description"}``) that OAuth client libraries expect, not problem+json.
+that OAuth client libraries expect, not problem+json — with the rule that failed beside the
+error code, and its page as ``error_uri`` (:func:`gateway.oauth.server.error_body`):
+``{"error", "error_description", "rule", "error_uri"}``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from gateway.oauth.server import (
     build_server,
     claimed_client_id,
     commit_writes,
+    error_body,
 )
 from gateway.ratelimit.service import RULE as RATE_LIMIT_RULE
 from gateway.ratelimit.service import RateLimits, Refusal
@@ -152,13 +155,14 @@ def _answered(action: str, respond) -> tuple[Response, str | None]:  # type: ign
         with runtime.reading() as session:
             context = TokenRequest(session, runtime.clock)
             response = _respond(context, respond)
-            event = _event(action, context, response, response.status_code == 200)
+            event = _event(action, context, response.status_code == 200)
         refused = current_app.extensions["group_commit"].write(
             [event], recheck=commit_writes(context, event)
         )
     except (AuditUnavailable, SQLAlchemyError):
         current_app.logger.exception("access log unavailable; token endpoint refused")
-        answer = AuditUnavailable("the access log cannot be written").response()
+        answer = _oauth_error(503, "temporarily_unavailable", "the access log cannot be written",
+                              "log_available")  # fmt: skip
         return answer, None
     if refused is not None:
         return _refused(refused), None
@@ -167,16 +171,21 @@ def _answered(action: str, respond) -> tuple[Response, str | None]:  # type: ign
 
 def _refused(refused: Event) -> Response:
     """The answer to a request refused at its commit."""
-    if refused.rule == FAILED_RULE:  # its own writes could not be committed
-        return _oauth_error(500, "server_error", "the request could not be processed")
-    if refused.rule.startswith("dpop_"):  # its proof was used by another request first
-        return _oauth_error(400, "invalid_dpop_proof", "the DPoP proof was used already")
+    rule = refused.rule or FAILED_RULE
+    if rule == FAILED_RULE:  # its own writes could not be committed
+        return _oauth_error(500, "server_error", "the request could not be processed", rule)
+    if rule.startswith("dpop_"):  # its proof was used by another request first
+        return _oauth_error(400, "invalid_dpop_proof", dpop.PROOF_UNUSED.detail, rule)
     # The client changed, or its assertion was used, while the request was answered.
-    if refused.rule == "nda_in_force":
-        return _oauth_error(400, "unauthorized_client", "the partner has no NDA in force")
+    if rule == "nda_in_force":
+        return _oauth_error(400, "unauthorized_client", "the partner has no NDA in force", rule)
     # RFC 6749 §5.2: 401 for credentials sent in the Authorization header, else 400.
     status = 401 if "Authorization" in request.headers else 400
-    return _oauth_error(status, "invalid_client", "client authentication failed")
+    if rule == "client_assertion_unused":
+        return _oauth_error(status, "invalid_client",
+                            "this client assertion was used already: make a new one, with a "
+                            "new jti, for every request", rule)  # fmt: skip
+    return _oauth_error(status, "invalid_client", "client authentication failed", rule)
 
 
 def _rate_limited(action: str, limited: Refusal, counted: str, address: str,
@@ -201,7 +210,10 @@ def _rate_limited(action: str, limited: Refusal, counted: str, address: str,
         except (AuditUnavailable, SQLAlchemyError):
             current_app.logger.exception("access log unavailable; rate-limit refusal unlogged")
     response = _oauth_error(
-        429, "rate_limited", f"too many requests; retry after {limited.retry_after} s"
+        429,
+        "rate_limited",
+        f"too many requests; retry after {limited.retry_after} s",
+        RATE_LIMIT_RULE,
     )
     response.headers["Retry-After"] = str(limited.retry_after)
     return response
@@ -213,14 +225,17 @@ def _respond(context: TokenRequest, respond) -> Response:  # type: ignore[no-unt
         return respond(_oauth().server)
     except KeystoreError:
         current_app.logger.error("token requested but no signing key is available")
-        return _oauth_error(503, "temporarily_unavailable", "signing key unavailable")
+        context.refuse("service_ready")
+        return _oauth_error(503, "temporarily_unavailable", "signing key unavailable",
+                            "service_ready")  # fmt: skip
     except Exception:  # noqa: BLE001 - answered and logged as a refusal, never a traceback
         current_app.logger.exception("authorization-server request failed")
-        context.refuse("internal_error")
-        return _oauth_error(500, "server_error", "the request could not be processed")
+        context.refuse(FAILED_RULE)
+        return _oauth_error(500, "server_error", "the request could not be processed",
+                            FAILED_RULE)  # fmt: skip
 
 
-def _event(action: str, context: TokenRequest, response: Response, allowed: bool) -> Event:
+def _event(action: str, context: TokenRequest, allowed: bool) -> Event:
     subjects: tuple[Subject, ...] = ()
     if context.client_id is not None:
         subjects = (Subject("partner", context.partner_id), Subject("client", context.client_id))
@@ -229,7 +244,8 @@ def _event(action: str, context: TokenRequest, response: Response, allowed: bool
         details = {"scope": context.issued["scope"], "expires_at": context.issued["exp"]}
     rule = None
     if not allowed:
-        rule = context.rule or "oauth:" + _error_code(response)
+        details = dict(context.details)
+        rule = context.rule or FAILED_RULE  # every refusal of the server names its rule
     return Event(
         action=action,
         actor=Actor(ActorKind.CLIENT, context.client_id or UNAUTHENTICATED),
@@ -251,8 +267,8 @@ def _error_code(response: Response) -> str:
     return code if isinstance(code, str) and code.replace("_", "").isalnum() else "error"
 
 
-def _oauth_error(status: int, error: str, description: str) -> Response:
-    response = jsonify({"error": error, "error_description": description})
+def _oauth_error(status: int, error: str, description: str, rule: str) -> Response:
+    response = jsonify(error_body(rule, error, description))
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -141,6 +141,19 @@ def get_token(http, reseller: Reseller, **form) -> str:
     return response.json["access_token"]
 
 
+def error_of(response, rule: str) -> dict:
+    """An RFC 6749 §5.2 error that names ``rule`` and links its page; returns the body."""
+    body = response.json
+    assert body["rule"] == rule, body
+    assert body["error_uri"] == f"{ISSUER}/problems/{rule}", body
+    assert set(body) == {"error", "error_description", "rule", "error_uri"}, body
+    return body
+
+
+def public_jwk(key, kid: str | None) -> dict:
+    return key.as_dict(private=False) | ({"kid": kid} if kid else {})
+
+
 def last_entry(app):
     from sqlalchemy import select
 

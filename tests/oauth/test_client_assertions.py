@@ -1,7 +1,7 @@
 """Client assertions held to FAPI 2.0 (§5.3.2.1) and RFC 7523: the issuer alone as the
 audience, a bounded ``exp``, FAPI's algorithms, an explicit type when one is given, and a
 ``client_id`` parameter that agrees with the assertion. Each hostile assertion is refused with
-``invalid_client`` and logged with the rule that failed."""
+``invalid_client`` and the rule that failed, in the answer and in the log."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-from tests.oauth.conftest import ISSUER, assertion_form, basic, last_entry
+from tests.oauth.conftest import ISSUER, assertion_form, basic, error_of, last_entry
 
 
 def _refused(http, app, form, rule, *, status=400, headers=None):
     response = http.post("/oauth/token", data=form, headers=headers or {})
     assert response.status_code == status, response.get_data(as_text=True)
-    assert response.json["error"] == "invalid_client"
+    assert error_of(response, rule)["error"] == "invalid_client"
     entry = last_entry(app)
     assert (entry.action, entry.outcome, entry.rule) == ("token.issue", "denied", rule)
     return response

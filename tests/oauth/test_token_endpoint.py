@@ -1,5 +1,6 @@
 """The token endpoint: RFC 9068 tokens for good clients; each refusal with the RFC's error
-code, and logged with the check that failed."""
+code and the rule that failed (told as the caller may know it), and logged with the check
+that failed."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from gateway.errors import ConfigurationError
 from gateway.oauth import clients
 from gateway.partners import service as partners
 from tests import factories
-from tests.oauth.conftest import ISSUER, assertion_form, basic, last_entry
+from tests.oauth.conftest import ISSUER, assertion_form, basic, error_of, last_entry
 
 
 def _claims(token: str, http) -> tuple[dict, dict]:
@@ -75,9 +76,11 @@ def test_issuance_is_logged_without_the_token(http, make_reseller, app):
     assert token not in json.dumps([entry.details, entry.subjects])
 
 
-def _refused(http, app, response, status, error, rule):
+def _refused(http, app, response, status, error, rule, told=None):
+    """Refused with ``error``, telling the caller ``told`` (``rule`` unless given); the log
+    keeps ``rule``."""
     assert response.status_code == status, response.get_data(as_text=True)
-    assert response.json["error"] == error
+    assert error_of(response, told or rule)["error"] == error
     entry = last_entry(app)
     assert (entry.action, entry.outcome, entry.rule) == ("token.issue", "denied", rule)
 
@@ -87,7 +90,8 @@ def test_wrong_secret_is_invalid_client(http, app, make_reseller):
     response = http.post(
         "/oauth/token", data={"grant_type": "client_credentials"}, headers=basic(reseller, "x" * 43)
     )
-    _refused(http, app, response, 401, "invalid_client", "client_secret_valid")
+    _refused(http, app, response, 401, "invalid_client", "client_secret_valid",
+             "client_authenticated")  # fmt: skip
 
 
 def test_unknown_client_is_invalid_client(http, app, make_reseller):
@@ -96,7 +100,7 @@ def test_unknown_client_is_invalid_client(http, app, make_reseller):
     response = http.post(
         "/oauth/token", data={"grant_type": "client_credentials"}, headers=basic(ghost)
     )
-    _refused(http, app, response, 401, "invalid_client", "client_known")
+    _refused(http, app, response, 401, "invalid_client", "client_known", "client_authenticated")
     assert last_entry(app).actor_id == "unauthenticated"
 
 
@@ -107,7 +111,7 @@ def test_disabled_client_is_invalid_client(http, app, make_reseller, clock):
     response = http.post(
         "/oauth/token", data={"grant_type": "client_credentials"}, headers=basic(reseller)
     )
-    _refused(http, app, response, 401, "invalid_client", "client_active")
+    _refused(http, app, response, 401, "invalid_client", "client_active", "client_authenticated")
 
 
 def test_revoked_partner_is_invalid_client(http, app, make_reseller, clock):
@@ -117,7 +121,7 @@ def test_revoked_partner_is_invalid_client(http, app, make_reseller, clock):
             session, clock, factories.OPERATOR, partner_id="acme", reason="leak"
         )
     response = http.post("/oauth/token", data=assertion_form(reseller))
-    _refused(http, app, response, 400, "invalid_client", "client_active")
+    _refused(http, app, response, 400, "invalid_client", "client_active", "client_authenticated")
 
 
 @pytest.mark.parametrize("nda", ["lapsed", "missing", "not yet signed"])
@@ -168,7 +172,7 @@ def test_assertion_signed_by_an_unregistered_key_is_refused(http, app, make_rese
     reseller = make_reseller(secret=False)
     stranger = ECKey.generate_key("P-256", private=True)
     response = http.post("/oauth/token", data=assertion_form(reseller, key=stranger))
-    _refused(http, app, response, 400, "invalid_client", "client_assertion_valid")
+    _refused(http, app, response, 400, "invalid_client", "client_assertion_signature")
 
 
 def test_unsigned_assertion_is_refused(http, app, make_reseller):
@@ -190,7 +194,13 @@ def test_secret_client_cannot_use_an_assertion_nor_a_key_client_a_secret(http, a
         data={"grant_type": "client_credentials"},
         headers=basic(key_client_with_secret),
     )
-    assert response.json["error"] == "invalid_client"
+    _refused(http, app, response, 401, "invalid_client", "client_secret_valid",
+             "client_authenticated")  # fmt: skip
+    # A secret client has no key an assertion could be signed with: the same answer.
+    signed = replace(secret_client, key=ECKey.generate_key("P-256", private=True))
+    response = http.post("/oauth/token", data=assertion_form(signed))
+    _refused(http, app, response, 400, "invalid_client", "client_auth_method",
+             "client_authenticated")  # fmt: skip
 
 
 def test_scope_beyond_the_clients_grant_is_invalid_scope(http, app, make_reseller):
@@ -207,8 +217,8 @@ def test_other_grant_types_are_unsupported(http, app, make_reseller):
     reseller = make_reseller()
     response = http.post("/oauth/token", data={"grant_type": "password"}, headers=basic(reseller))
     assert response.status_code == 400
-    assert response.json["error"] == "unsupported_grant_type"
-    assert last_entry(app).rule == "oauth:unsupported_grant_type"
+    assert error_of(response, "grant_supported")["error"] == "unsupported_grant_type"
+    assert last_entry(app).rule == "grant_supported"
 
 
 @pytest.mark.parametrize("lifetime", ["29", "901", "ten", "-5"])
