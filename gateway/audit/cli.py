@@ -515,10 +515,17 @@ def anomalies(cli: CliContext, since: str | None, until: str | None, as_json: bo
             runtime.config.removal_due_days,
             runtime.clock.now().astimezone(zone).date(),
         )
+        sandbox = anomaly_rules.sandbox_traffic(connection, window)
     if as_json:
         emit_json({"since": window.start_at, "until": window.last_at,
-                   "flags": [f.as_dict() for f in flags]})  # fmt: skip
+                   "flags": [f.as_dict() for f in flags],
+                   "sandbox_traffic": [line.as_dict() for line in sandbox]})  # fmt: skip
         return
+    for line in sandbox:  # test traffic: counted apart, never flagged
+        click.echo(
+            f"sandbox traffic of {line.partner}: {line.requests} requests "
+            f"({line.denied} refused), {len(line.customers)} customers; not flagged"
+        )
     if not flags:
         click.echo("no flags")
         return

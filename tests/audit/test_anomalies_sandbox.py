@@ -122,3 +122,17 @@ def test_the_reports_still_count_sandbox_accesses(runtime, clock):
     assert [r["partner"] for r in about["recipients"]] == ["sbx"]
     assert about["recipients"][0]["count"] == 4  # the full load and three look-ups
     assert leak["totals"]["customers_affected"] == 300
+
+
+def test_the_desks_anomaly_command_shows_sandbox_traffic_apart(runtime, clock, cli):
+    with runtime.transaction() as session:
+        _reseller(session, clock, "sbx", True)
+        _integration_tests(session, clock, "sbx")
+    result = cli("audit", "anomalies", "--since", WINDOW[0], "--until", WINDOW[1])
+    assert result.exit_code == 0, result.output
+    assert "sandbox traffic of sbx: 11 requests (7 refused), 306 customers; not flagged" in (
+        result.output
+    )
+    assert "no flags" in result.output
+    as_json = cli("audit", "anomalies", "--since", WINDOW[0], "--until", WINDOW[1], "--json")
+    assert '"sandbox_traffic"' in as_json.output and '"flags": []' in as_json.output
