@@ -39,6 +39,8 @@ INSTANT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
 # A decimal kind is stored and sent as exact decimal text (gateway.allowlist.schemas): an
 # optional sign, digits, and the fraction digits the source gave ("5500", "-300", "1980.50").
 DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
+# RFC 6749 §5.2: error and error_description are printable ASCII but for '"' and '\'.
+OAUTH_TEXT = r"^[\x20-\x21\x23-\x5B\x5D-\x7E]*$"
 
 
 class TokenResponse(Schema):
@@ -110,12 +112,16 @@ def _error_schemas(issuer: str) -> dict[str, dict[str, Any]]:
         },
         "OAuthError": {
             "type": "object",
-            "description": "RFC 6749 §5.2 error response, with the rule that failed.",
-            # RFC 6749 §5.2 makes error_description optional; Authlib omits it for some codes.
-            "required": ["error"],
+            "description": "RFC 6749 §5.2 error response, with the rule that failed and its "
+            "page as error_uri.",
+            "required": ["error", "error_description", "rule", "error_uri"],
             "properties": {
-                "error": {"type": "string", "description": "RFC 6749 §5.2 error code."},
-                "error_description": {"type": "string"},
+                "error": {
+                    "type": "string",
+                    "pattern": OAUTH_TEXT,
+                    "description": "RFC 6749 §5.2 error code.",
+                },
+                "error_description": {"type": "string", "pattern": OAUTH_TEXT},
                 "rule": _ref("Rule"),
                 "error_uri": page,
             },

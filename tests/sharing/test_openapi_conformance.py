@@ -295,6 +295,9 @@ def test_a_log_that_cannot_be_written_is_a_documented_503(app, schema, world):
     )
     response = _conforms(read, _bearer(world["token"]))
     assert (response.status_code, response.json()["rule"]) == (503, "log_available")
+    issue = _form(schema, "/oauth/token", grant_type="client_credentials")
+    refused = _conforms(issue, basic(world["acme"]))
+    assert (refused.status_code, refused.json()["rule"]) == (503, "log_available")
 
 
 @SQLITE
@@ -315,14 +318,15 @@ def test_the_oauth_endpoints_answer_success_and_refusal_as_documented(schema, wo
     acme = world["acme"]
     issued = _conforms(_form(schema, "/oauth/token", grant_type="client_credentials"), basic(acme))
     access_token = issued.json()["access_token"]
-    for body, headers, error in (
-        ({"grant_type": "password"}, basic(acme), "unsupported_grant_type"),
+    for body, headers, error, rule in (
+        ({"grant_type": "password"}, basic(acme), "unsupported_grant_type", "grant_supported"),
         ({"grant_type": "client_credentials", "scope": "customers:all"}, basic(acme),
-         "invalid_scope"),
-        ({"grant_type": "client_credentials"}, basic(acme, "wrong"), "invalid_client"),
+         "invalid_scope", "scope_granted"),
+        ({"grant_type": "client_credentials"}, basic(acme, "wrong"), "invalid_client",
+         "client_authenticated"),
     ):  # fmt: skip
-        refused = _conforms(_form(schema, "/oauth/token", **body), headers)
-        assert refused.json()["error"] == error
+        refused = _conforms(_form(schema, "/oauth/token", **body), headers).json()
+        assert (refused["error"], refused["rule"]) == (error, rule)
     introspect = _form(schema, "/oauth/introspect", token=access_token)
     assert _conforms(introspect, basic(acme)).json()["active"] is True
     revoke = _form(schema, "/oauth/revoke", token=access_token)
