@@ -84,7 +84,6 @@ class Config:
     # (0: the peer's address is the client's).
     trusted_proxies: int = 0
 
-    @classmethod
     @property
     def notice_missing(self) -> tuple[str, ...]:
         """The settings the public notice still lacks (APPI art. 27(5)(iii))."""

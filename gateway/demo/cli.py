@@ -146,7 +146,8 @@ def _first_sync_then_a_removal(cli: CliContext, client_id: str, secret: str) -> 
     from gateway.customers.service import stop_use
 
     runtime = cli.runtime
-    app = create_app(runtime.config, clock=runtime.clock)
+    # The configuration as the demo completed it (the notice's address and representative).
+    app = create_app(Config.from_env(), clock=runtime.clock)
     try:
         http = app.test_client()
         token = http.post("/oauth/token", data={"grant_type": "client_credentials"},

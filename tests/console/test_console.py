@@ -725,6 +725,7 @@ def test_a_complete_notice_names_the_address_representative_and_its_date(config,
 
     complete = replace(config, controller_address="〒101-0041 東京都千代田区神田須田町2-2-2",
                        controller_representative="代表取締役 見本 太郎")  # fmt: skip
+    assert complete.notice_missing == ()
     app = create_app(complete, clock=clock)
     try:
         text = app.test_client().get("/joint-use").get_data(as_text=True)
