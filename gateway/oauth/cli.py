@@ -1,4 +1,4 @@
-"""``gateway keys init|rotate|list`` and ``gateway clients add|list|disable``."""
+"""``gateway keys init|rotate|list`` and ``gateway clients add|list|constrain|keys|disable``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 
 from gateway.audit.cli import ensure_checkpoint_key
 from gateway.cli import CliContext, emit_json, emit_table, json_option, pass_cli
+from gateway.errors import InvalidInput
 from gateway.oauth import clients as service
 from gateway.oauth.keys import PUBLISHED_AFTER_RETIREMENT, SigningKeys, init_keys, rotate_keys
 from gateway.oauth.models import DPOP, SENDER_CONSTRAINTS
@@ -177,6 +178,59 @@ def clients_constrain(cli: CliContext, client_id: str, sender_constraint: str,
     else:
         click.echo(f"client {client_id} is now {sender_constraint}"
                    + (f"; {revoked} token(s) revoked" if revoked else ""))  # fmt: skip
+
+
+@clients.command("keys")
+@click.argument("client_id")
+@click.option(
+    "--jwks", "jwks_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The reseller's public JWK set: it replaces the registered keys.",
+)  # fmt: skip
+@click.option(
+    "--add", is_flag=True,
+    help="Add the --jwks FILE's keys to the registered ones instead (rotate in two steps: "
+    "add the new key; once the reseller signs with it, register the set without the old).",
+)  # fmt: skip
+@click.option(
+    "--jwks-uri", metavar="URL",
+    help="Where the reseller publishes its key set (https): fetched by the token endpoint, "
+    "within 3 s and 64 KiB, never through a redirect, kept 5 min to 1 h as its Cache-Control "
+    "says (15 min without); a kid it lacks refetches it, at most once a minute.",
+)  # fmt: skip
+@json_option
+@pass_cli
+def clients_keys(cli: CliContext, client_id: str, jwks_file: Path | None, add: bool,
+                 jwks_uri: str | None, as_json: bool) -> None:  # fmt: skip
+    """Register new public keys for CLIENT_ID, a private_key_jwt client: --jwks FILE's set
+    (or, with --add, FILE's keys besides the registered ones), or the --jwks-uri URL where
+    the reseller publishes its set; either replaces the other. The keys are checked as
+    `clients add` checks them: when there are several, each needs its own kid, and an
+    assertion must name one.
+
+    Tokens already issued stay valid until they expire (minutes): the gateway signed them,
+    not the reseller's keys. To stop a leaked key's holder at once, disable the client."""
+    try:
+        jwks_text = jwks_file.read_text(encoding="utf-8") if jwks_file else None
+    except UnicodeDecodeError:
+        raise InvalidInput("jwks: the file is not UTF-8 text") from None
+    runtime = cli.runtime
+    with runtime.transaction() as session:
+        client, keys = service.replace_keys(
+            session, runtime.clock, cli.operator, client_id=client_id, jwks_text=jwks_text,
+            add=add, jwks_uri=jwks_uri, request_id=cli.request_id,
+        )  # fmt: skip
+        view = service.describe(client) | {
+            "keys": [{"kid": kid, "thumbprint": jkt} for kid, jkt in keys]
+        }
+    if as_json:
+        emit_json(view)
+        return
+    named = ", ".join(f"{kid or '(no kid)'} ({jkt})" for kid, jkt in keys)
+    if jwks_uri is not None:
+        click.echo(f"client {client_id} now takes its keys from {jwks_uri}; there now: {named}")
+    else:
+        click.echo(f"client {client_id} keys: {named}")
+    click.echo("tokens already issued stay valid until they expire")
 
 
 @clients.command("disable")

@@ -12,8 +12,6 @@ import json
 import secrets
 from typing import Any
 
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -31,6 +29,13 @@ from gateway.oauth.models import (
     AccessToken,
     OAuthClient,
 )
+from gateway.oauth.reseller_keys import (
+    KeySetUnavailable,
+    check_jwks_uri,
+    fetch,
+    key_ids,
+    parse_public_jwks,
+)
 from gateway.oauth.secrets import generate_secret, hash_secret
 from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
 from gateway.partners.service import get_partner
@@ -39,11 +44,6 @@ from gateway.partners.service import get_partner
 def partner_scopes() -> tuple[str, ...]:
     """The partner API's scopes, as the allowlist groups its fields (DESIGN, data contract)."""
     return allowlist.current().scopes
-
-
-_PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
-_ASYMMETRIC = {"EC", "RSA", "OKP"}
-_MAX_KEYS = 10
 
 
 def parse_scopes(raw: str) -> tuple[str, ...]:
@@ -56,34 +56,6 @@ def parse_scopes(raw: str) -> tuple[str, ...]:
     if unknown:
         raise InvalidInput(f"scopes: unknown {' '.join(unknown)}; choose from {' '.join(known)}")
     return tuple(s for s in known if s in scopes)
-
-
-def parse_public_jwks(text: str) -> dict[str, Any]:
-    """A reseller's public JWK set; refuses private or symmetric key material outright."""
-    try:
-        raw = json.loads(text)
-    except ValueError:
-        raise InvalidInput("jwks: not valid JSON") from None
-    if isinstance(raw, dict) and "kty" in raw:
-        raw = {"keys": [raw]}
-    if not isinstance(raw, dict) or not isinstance(raw.get("keys"), list) or not raw["keys"]:
-        raise InvalidInput('jwks: expected a JWK set {"keys": [...]} with at least one key')
-    if len(raw["keys"]) > _MAX_KEYS:
-        raise InvalidInput(f"jwks: at most {_MAX_KEYS} keys")
-    for key in raw["keys"]:
-        if not isinstance(key, dict) or key.get("kty") not in _ASYMMETRIC:
-            raise InvalidInput("jwks: every key must be an EC, RSA or OKP public key")
-        if _PRIVATE_MEMBERS & key.keys():
-            raise InvalidInput(
-                "jwks: the set contains private key material; register only the public keys"
-            )
-        if key.get("kty") == "RSA" and len(key.get("n", "")) * 6 < 2048:
-            raise InvalidInput("jwks: RSA keys must be at least 2048 bits")
-    try:
-        KeySet.import_key_set(raw)
-    except (JoseError, ValueError, TypeError) as error:
-        raise InvalidInput(f"jwks: not a usable key set ({error})") from None
-    return raw
 
 
 def add_client(
@@ -222,6 +194,86 @@ def constrain_client(
     return client, revoked
 
 
+def replace_keys(
+    session: Session,
+    clock: Clock,
+    actor: Actor,
+    *,
+    client_id: str,
+    jwks_text: str | None = None,
+    add: bool = False,
+    jwks_uri: str | None = None,
+    request_id: str | None = None,
+) -> tuple[OAuthClient, list[tuple[str | None, str]]]:
+    """Register a ``private_key_jwt`` client's new public keys: a set instead of the
+    registered one, or added to it (``add``, for a rotation in two steps), or the ``jwks_uri``
+    where the reseller publishes its set (fetched now, to check it) — each replaces the other.
+    Tokens already issued stay valid: the gateway signed them, not the reseller's keys.
+    Returns the client and each of its keys' ``kid`` and RFC 7638 thumbprint (for a
+    ``jwks_uri``, as fetched now: the token endpoint fetches it itself, and follows its
+    changes)."""
+    if (jwks_text is None) == (jwks_uri is None):
+        raise InvalidInput("give exactly one of --jwks FILE or --jwks-uri URL")
+    if add and jwks_text is None:
+        raise InvalidInput("--add adds the keys of a --jwks FILE; not a --jwks-uri")
+    client = get_client(session, client_id)
+    if client.status != ACTIVE:
+        raise Conflict(f"client {client_id!r} is disabled")
+    if client.auth_method != PRIVATE_KEY_JWT:
+        raise Conflict(f"client {client_id!r} authenticates with a secret, not with keys")
+    previous = key_ids(json.loads(client.jwks)) if client.jwks else []
+    if jwks_uri is not None:
+        uri = check_jwks_uri(jwks_uri)
+        if uri == client.jwks_uri:
+            raise Conflict(f"client {client_id!r} has this jwks_uri already")
+        try:
+            jwks = fetch(uri).jwks
+        except KeySetUnavailable as failure:
+            raise InvalidInput(f"jwks_uri: {failure.detail}") from None
+        client.jwks, client.jwks_uri = None, uri
+    else:
+        jwks = parse_public_jwks(jwks_text or "")
+        if add:
+            if client.jwks is None:
+                raise Conflict(f"client {client_id!r} has its keys at a jwks_uri; "
+                               "give the whole set without --add")  # fmt: skip
+            jwks = _joined(json.loads(client.jwks), jwks)
+        stored = json.dumps(jwks, sort_keys=True)
+        if stored == client.jwks:
+            raise Conflict(f"client {client_id!r} has these keys already")
+        client.jwks, client.jwks_uri = stored, None
+    keys = key_ids(jwks)
+    record(
+        session,
+        Event(
+            action="client.keys",
+            actor=actor,
+            subjects=(Subject("partner", client.partner_id), Subject("client", client_id)),
+            request_id=request_id,
+            details={
+                "source": "jwks_uri" if jwks_uri is not None else "jwks",
+                "added": add,
+                "jwks_uri": client.jwks_uri,
+                "kids": " ".join(kid for kid, _ in keys if kid),
+                "thumbprints": " ".join(jkt for _, jkt in keys),
+                "previous_thumbprints": " ".join(jkt for _, jkt in previous),
+            },
+        ),
+        clock=clock,
+    )
+    return client, keys
+
+
+def _joined(registered: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
+    """The registered keys and the added ones, as one set held to the same rules."""
+    try:
+        return parse_public_jwks(json.dumps({"keys": registered["keys"] + added["keys"]}))
+    except InvalidInput as error:
+        raise InvalidInput(
+            f"with --add, the registered keys and the new ones: {error.detail}"
+        ) from None
+
+
 def _check_sender_constraint(value: str) -> None:
     if value not in SENDER_CONSTRAINTS:
         raise InvalidInput(f"sender constraint: choose {' or '.join(SENDER_CONSTRAINTS)}")
@@ -253,6 +305,7 @@ def describe(client: OAuthClient) -> dict[str, Any]:
         "auth_method": client.auth_method,
         "sender_constraint": client.sender_constraint,
         "key_ids": [k.get("kid") for k in jwks["keys"]] if jwks else None,
+        "jwks_uri": client.jwks_uri,
         "status": client.status,
         "created_at": client.created_at,
         "disabled_at": client.disabled_at,

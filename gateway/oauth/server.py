@@ -6,7 +6,8 @@ What Authlib provides is used as is — the token endpoint and its client-creden
 application: where clients, keys and tokens live, the live checks a reseller must pass
 (client active, partner active, NDA in force), replay protection of assertion ids, a
 constant-time secret check, a refusal of scopes beyond the client's grant, the choice of a
-reseller's key by the assertion's ``kid``, and errors that name the rule that failed.
+reseller's key by the assertion's ``kid`` (its keys registered, or published at its
+``jwks_uri``: :mod:`gateway.oauth.reseller_keys`), and errors that name the rule that failed.
 
 Every error of these endpoints keeps RFC 6749 §5.2's shape and adds the rule that failed —
 ``{"error", "error_description", "rule", "error_uri"}``, ``error_uri`` being the rule's page
@@ -72,16 +73,13 @@ from gateway.oauth.models import (
     OAuthClient,
     UsedAssertion,
 )
+from gateway.oauth.reseller_keys import ASSERTION_ALGORITHMS, KeySetUnavailable, ResellerKeys
 from gateway.oauth.secrets import verify_secret
 from gateway.partners.models import ACTIVE as PARTNER_ACTIVE
 from gateway.partners.models import Partner
 from gateway.policy import decide
 from gateway.problems import public_name, type_uri
 
-# The algorithms a reseller may sign its client assertions with: FAPI 2.0 Security Profile
-# §5.4.1 (PS256, ES256, EdDSA — and Ed25519, its fully specified name since RFC 9864); never
-# "none" and never HMAC (RFC 8725 §3.1: the verifier fixes the algorithms it accepts).
-ASSERTION_ALGORITHMS = ["ES256", "PS256", "EdDSA", "Ed25519"]
 ASSERTION_LEEWAY = 60
 # An assertion expires at most this long after it is presented (FAPI 2.0 §5.3.2.1 lets the
 # server bound it; a far ``exp`` would also keep its id in the replay table for ever).
@@ -105,9 +103,9 @@ TOKEN_RULES = (
     "partner_active", "client_authenticated",
     # Its client assertion (RFC 7523 §3), in the order they are checked: the form, the key
     # its kid names, the signature — and only then the claims.
-    "client_assertion_valid", "client_assertion_key", "client_assertion_signature",
-    "client_assertion_audience", "client_assertion_expiry", "client_assertion_unused",
-    "client_id_consistent",
+    "client_assertion_valid", "client_assertion_key", "client_jwks_available",
+    "client_assertion_signature", "client_assertion_audience", "client_assertion_expiry",
+    "client_assertion_unused", "client_id_consistent",
     # What it asks for.
     "request_valid", "grant_supported", "scope_granted", "nda_in_force", "token_owned",
     # Its DPoP proof (RFC 9449 §5), when it sends one or must.
@@ -343,9 +341,10 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     CLIENT_AUTH_METHOD = PRIVATE_KEY_JWT
 
-    def __init__(self, endpoints: Endpoints) -> None:
+    def __init__(self, endpoints: Endpoints, published: ResellerKeys) -> None:
         super().__init__(validate_jti=True, leeway=ASSERTION_LEEWAY)
         self.endpoints = endpoints
+        self.published = published
 
     def __call__(self, query, oauth_request):  # type: ignore[no-untyped-def]
         request = current()
@@ -372,7 +371,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def resolve_client_public_key(self, client: Client) -> ClientKeys:
         if client.row.auth_method != PRIVATE_KEY_JWT:  # a secret client: no key verifies
             raise _refusal("client_auth_method", "client authentication failed")
-        return ClientKeys(client.row)
+        return ClientKeys(client.row, self.published, current())
 
     def process_assertion_claims(self, assertion, resolve_key):  # type: ignore[no-untyped-def]
         """RFC 7523 §3, as a checklist: (1) a JWS of an accepted algorithm and type, (2) the
@@ -468,14 +467,21 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 @dataclass
 class ClientKeys:
     """A client's registered public keys, and the one an assertion's ``kid`` names (RFC 7515
-    §4.1.4): a ``kid`` is needed when there are several, optional when there is one."""
+    §4.1.4): a ``kid`` is needed when there are several, optional when there is one. Keys
+    published at a ``jwks_uri`` are fetched on demand; a ``kid`` they lack fetches them
+    again (the reseller may have rotated), at most once a minute
+    (:class:`gateway.oauth.reseller_keys.ResellerKeys`)."""
 
     row: OAuthClient
+    published: ResellerKeys
+    request: TokenRequest
 
     def named(self, kid: Any) -> Key:
         if kid is not None and not isinstance(kid, str):
             raise _refusal("client_assertion_key", "the client assertion's kid must be a string")
-        key = _by_kid(self._keys(), kid)
+        key = _by_kid(self._keys(refresh=False), kid)
+        if key is None and kid is not None and self.row.jwks_uri:
+            key = _by_kid(self._keys(refresh=True), kid)
         if key is None and kid is None:
             raise _refusal(
                 "client_assertion_key",
@@ -489,10 +495,23 @@ class ClientKeys:
             )
         return key
 
-    def _keys(self) -> KeySet:
-        if not self.row.jwks:
-            raise _refusal("client_assertion_key", "no key is registered for this client")
-        return KeySet.import_key_set(json.loads(self.row.jwks))
+    def _keys(self, *, refresh: bool) -> KeySet:
+        if self.row.jwks_uri is None:
+            if not self.row.jwks:
+                raise _refusal("client_assertion_key", "no key is registered for this client")
+            return KeySet.import_key_set(json.loads(self.row.jwks))
+        now = self.request.clock.now().timestamp()
+        try:
+            return self.published.key_set(
+                self.row.client_id, self.row.jwks_uri, now, refresh=refresh
+            )
+        except KeySetUnavailable as failure:
+            self.request.details["jwks_uri"] = failure.reason
+            raise _refusal(
+                "client_jwks_available",
+                "the client's key set could not be fetched from its registered "
+                f"jwks_uri: {failure.explained}",
+            ) from None
 
 
 def _by_kid(keys: KeySet, kid: str | None) -> Key | None:
@@ -787,13 +806,14 @@ class GatewayAuthorizationServer(AuthorizationServer):
         return self.handle_response(status, body, headers)
 
 
-def build_server(app: Flask, endpoints: Endpoints, keys: SigningKeys, lifetime: int):  # type: ignore[no-untyped-def]
+def build_server(app: Flask, endpoints: Endpoints, keys: SigningKeys, lifetime: int,
+                 published: ResellerKeys):  # type: ignore[no-untyped-def]  # fmt: skip
     server = GatewayAuthorizationServer()
     server.endpoints = endpoints  # for the grant's DPoP check (the token endpoint's URL)
     server.init_app(app, query_client=query_client, save_token=save_token)
     server.register_token_generator("default", AccessTokenGenerator(endpoints, keys, lifetime))
     server.register_client_auth_method(CLIENT_SECRET_BASIC, authenticate_client_secret_basic)
-    server.register_client_auth_method(PRIVATE_KEY_JWT, PrivateKeyJWT(endpoints))
+    server.register_client_auth_method(PRIVATE_KEY_JWT, PrivateKeyJWT(endpoints, published))
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(TokenIntrospection(endpoints, keys))
     server.register_endpoint(TokenRevocation(endpoints, keys))

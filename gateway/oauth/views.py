@@ -24,6 +24,7 @@ from gateway.oauth import dpop
 from gateway.oauth.clients import partner_scopes
 from gateway.oauth.keys import SigningKeys
 from gateway.oauth.models import CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT
+from gateway.oauth.reseller_keys import ResellerKeys
 from gateway.oauth.resource import UNAUTHENTICATED, TokenVerifier
 from gateway.oauth.server import (
     ASSERTION_ALGORITHMS,
@@ -47,6 +48,7 @@ class OAuth:
     keys: SigningKeys
     server: Any
     verifier: TokenVerifier
+    reseller_keys: ResellerKeys  # the key sets resellers publish, as this process keeps them
 
 
 def init_app(app: Flask, runtime: Runtime) -> None:
@@ -58,8 +60,11 @@ def init_app(app: Flask, runtime: Runtime) -> None:
         # Not fatal at start (health checks still answer); the token endpoint refuses and
         # /readyz reports not ready until keys exist.
         app.logger.warning("token signing unavailable: %s", error.detail)
-    server = build_server(app, endpoints, keys, runtime.config.token_lifetime)
-    app.extensions["oauth"] = OAuth(endpoints, keys, server, TokenVerifier(keys, endpoints))
+    reseller_keys = ResellerKeys()
+    server = build_server(app, endpoints, keys, runtime.config.token_lifetime, reseller_keys)
+    app.extensions["oauth"] = OAuth(
+        endpoints, keys, server, TokenVerifier(keys, endpoints), reseller_keys
+    )
     app.register_blueprint(blueprint)
 
 

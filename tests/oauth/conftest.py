@@ -1,14 +1,17 @@
-"""Fixtures for the OAuth door: keys, a reseller with an NDA, its clients, and the app with
-one protected endpoint to knock on."""
+"""Fixtures for the OAuth door: keys, a reseller with an NDA, its clients, the app with one
+protected endpoint to knock on, and a reseller's key server on loopback."""
 
 from __future__ import annotations
 
 import base64
 import json
+import socket
+import threading
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from flask import g, jsonify
@@ -150,8 +153,64 @@ def error_of(response, rule: str) -> dict:
     return body
 
 
+@dataclass
+class KeyServer:
+    """A reseller's web server publishing its key set on loopback, as the test sets it."""
+
+    url: str
+    body: bytes = b'{"keys": []}'
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering
+    send_length: bool = True  # a Content-Length header, or the body until the connection ends
+    hits: int = 0
+
+    def publish(self, *keys, **headers: str) -> None:
+        self.body = json.dumps({"keys": list(keys)}).encode()
+        self.status, self.headers = 200, headers
+
+
 def public_jwk(key, kid: str | None) -> dict:
     return key.as_dict(private=False) | ({"kid": kid} if kid else {})
+
+
+@pytest.fixture
+def key_server():
+    state = KeyServer(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            state.hits += 1
+            time.sleep(state.delay)
+            self.send_response(state.status)
+            self.send_header("Content-Type", "application/jwk-set+json")
+            if state.send_length:
+                self.send_header("Content-Length", str(len(state.body)))
+            for name, value in state.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(state.body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/jwks.json"
 
 
 def last_entry(app):

@@ -215,3 +215,169 @@ def test_revoking_a_partner_disables_its_clients_and_revokes_its_tokens(cli, run
         "clients_disabled": 2,
         "tokens_revoked": 2,
     }
+
+
+def _key_client(cli, tmp_path, kid="r1") -> tuple[str, ECKey]:
+    key = ECKey.generate_key("P-256", private=True)
+    path = tmp_path / f"jwks-{kid}.json"
+    path.write_text(json.dumps({"keys": [key.as_dict(private=False) | {"kid": kid}]}))
+    added = cli("clients", "add", "acme", "--scopes", "customers:contact", "--jwks", str(path),
+                "--json")  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    return json.loads(added.stdout)["client_id"], key
+
+
+def _public_file(tmp_path, name, *keys) -> str:
+    """A key set file of public keys, each as ``(key, kid)`` (kid ``None``: none)."""
+    path = tmp_path / name
+    path.write_text(json.dumps({"keys": [k.as_dict(private=False) | ({"kid": kid} if kid else {})
+                                         for k, kid in keys]}))  # fmt: skip
+    return str(path)
+
+
+def _last_entry(runtime) -> AuditEntry:
+    with runtime.transaction() as session:
+        return session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
+
+
+def test_a_clients_keys_are_replaced_or_added_to_and_logged_without_key_material(
+    cli, runtime, tmp_path
+):
+    _partner(cli)
+    client_id, first = _key_client(cli, tmp_path)
+    second, third = (ECKey.generate_key("P-256", private=True) for _ in range(2))
+
+    replaced = cli("clients", "keys", client_id, "--jwks",
+                   _public_file(tmp_path, "two.json", (second, "r2")), "--json")  # fmt: skip
+    assert replaced.exit_code == 0, replaced.stderr
+    view = json.loads(replaced.stdout)
+    assert view["key_ids"] == ["r2"] and view["jwks_uri"] is None
+    assert view["keys"] == [{"kid": "r2", "thumbprint": second.thumbprint()}]
+    entry = _last_entry(runtime)
+    assert (entry.action, entry.actor_id) == ("client.keys", "test-operator")
+    assert json.loads(entry.details) == {
+        "source": "jwks", "added": False, "jwks_uri": None, "kids": "r2",
+        "thumbprints": second.thumbprint(), "previous_thumbprints": first.thumbprint(),
+    }  # fmt: skip
+
+    added = cli("clients", "keys", client_id, "--add", "--jwks",
+                _public_file(tmp_path, "three.json", (third, "r3")))  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    assert "tokens already issued stay valid" in added.stdout
+    with runtime.transaction() as session:
+        stored = json.loads(session.get(OAuthClient, client_id).jwks)
+    assert [k["kid"] for k in stored["keys"]] == ["r2", "r3"]
+    details = json.loads(_last_entry(runtime).details)
+    assert details["added"] is True and details["kids"] == "r2 r3"
+    for key in (first, second, third):
+        for member in ("x", "y"):
+            assert key.as_dict()[member] not in _last_entry(runtime).details
+
+
+def test_a_client_takes_its_keys_from_a_jwks_uri_instead(cli, runtime, tmp_path, key_server):
+    _partner(cli)
+    client_id, key = _key_client(cli, tmp_path)
+    key_server.publish(key.as_dict(private=False) | {"kid": "r1"})
+    moved = cli("clients", "keys", client_id, "--jwks-uri", key_server.url, "--json")
+    assert moved.exit_code == 0, moved.stderr
+    view = json.loads(moved.stdout)
+    assert (view["jwks_uri"], view["key_ids"]) == (key_server.url, None)
+    assert view["keys"] == [{"kid": "r1", "thumbprint": key.thumbprint()}]
+    assert key_server.hits == 1  # checked once, at registration
+    details = json.loads(_last_entry(runtime).details)
+    assert (details["source"], details["jwks_uri"]) == ("jwks_uri", key_server.url)
+
+    back = cli(
+        "clients", "keys", client_id, "--jwks", _public_file(tmp_path, "k.json", (key, None))
+    )
+    assert back.exit_code == 0, back.stderr
+    with runtime.transaction() as session:
+        row = session.get(OAuthClient, client_id)
+        assert row.jwks_uri is None and row.jwks is not None
+
+
+def test_clients_keys_help_says_issued_tokens_stay_valid(cli):
+    text = " ".join(cli("clients", "keys", "--help").stdout.split())
+    assert "Tokens already issued stay valid" in text
+    assert "--jwks-uri URL" in text and "--add" in text
+
+
+# Each refused key change, and what its one line says.
+_KEY_CHANGE_REFUSALS = {
+    "unknown client": "no client", "secret client": "authenticates with a secret",
+    "disabled client": "is disabled", "neither": "exactly one of", "both": "exactly one of",
+    "add with uri": "--add", "plain http uri": "must be https",
+    "unreachable uri": "could not be reached", "invalid set at uri": "private key material",
+    "add to a uri client": "has its keys at a jwks_uri",
+    "two keys without kid": "every key needs a kid", "two keys one kid": "every key needs a kid",
+    "same kid twice": "same kid", "same key twice": "same key", "private key": "private key",
+    "P-384 key": "P-256", "RS256 alg": "alg", "encryption key": "use", "too many keys": "at most",
+    "oversized": "64 KiB", "not json": "JSON", "same keys again": "has these keys already",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(_KEY_CHANGE_REFUSALS))
+def test_bad_key_changes_are_one_line_and_change_nothing(cli, runtime, tmp_path, key_server,
+                                                         closed_port_url, case):  # fmt: skip
+    _partner(cli)
+    client_id, key = _key_client(cli, tmp_path)
+    secret_id = json.loads(cli("clients", "add", "acme", "--scopes", "customers:contact",
+                               "--secret", "--json").stdout)["client_id"]  # fmt: skip
+    disabled_id, _ = _key_client(cli, tmp_path, "d1")
+    cli("clients", "disable", disabled_id)
+    uri_id, _ = _key_client(cli, tmp_path, "u1")
+    key_server.publish(ECKey.generate_key("P-256", private=True).as_dict(private=False))
+    assert cli("clients", "keys", uri_id, "--jwks-uri", key_server.url).exit_code == 0
+    new = ECKey.generate_key("P-256", private=True)
+    good = _public_file(tmp_path, "good.json", (new, "n1"))
+
+    def keys_file(*keys) -> str:
+        return _jwks_file(tmp_path, {"keys": list(keys)})
+
+    def public(k, **members) -> dict:
+        return k.as_dict(private=False) | members
+
+    other = ECKey.generate_key("P-256", private=True)
+    args = {
+        "unknown client": lambda: ["cl_nope", "--jwks", good],
+        "secret client": lambda: [secret_id, "--jwks", good],
+        "disabled client": lambda: [disabled_id, "--jwks", good],
+        "neither": lambda: [client_id],
+        "both": lambda: [client_id, "--jwks", good, "--jwks-uri", key_server.url],
+        "add with uri": lambda: [client_id, "--add", "--jwks-uri", key_server.url],
+        "plain http uri": lambda: [client_id, "--jwks-uri", "http://keys.reseller.example/j"],
+        "unreachable uri": lambda: [client_id, "--jwks-uri", closed_port_url],
+        "invalid set at uri": lambda: [client_id, "--jwks-uri", key_server.url + "?private"],
+        "add to a uri client": lambda: [uri_id, "--add", "--jwks", good],
+        "two keys without kid": lambda: [client_id, "--jwks", keys_file(public(new),
+                                                                         public(other))],
+        "two keys one kid": lambda: [client_id, "--jwks", keys_file(public(new, kid="a"),
+                                                                     public(other))],
+        "same kid twice": lambda: [client_id, "--jwks", keys_file(public(new, kid="a"),
+                                                                   public(other, kid="a"))],
+        "same key twice": lambda: [client_id, "--jwks", keys_file(public(new, kid="a"),
+                                                                   public(new, kid="b"))],
+        "private key": lambda: [client_id, "--jwks", keys_file(new.as_dict(private=True))],
+        "P-384 key": lambda: [client_id, "--jwks", keys_file(
+            ECKey.generate_key("P-384", private=True).as_dict(private=False))],
+        "RS256 alg": lambda: [client_id, "--jwks", keys_file(public(new, alg="RS256"))],
+        "encryption key": lambda: [client_id, "--jwks", keys_file(public(new, use="enc"))],
+        "too many keys": lambda: [client_id, "--jwks", keys_file(*(
+            public(ECKey.generate_key("P-256", private=True), kid=f"k{n}") for n in range(11)))],
+        "oversized": lambda: [client_id, "--jwks", _jwks_file(
+            tmp_path, json.dumps({"keys": [public(new)], "pad": "x" * 70_000}))],
+        "not json": lambda: [client_id, "--jwks", _jwks_file(tmp_path, "{nope")],
+        "same keys again": lambda: [client_id, "--jwks", _public_file(tmp_path, "same.json",
+                                                                      (key, "r1"))],
+    }[case]()  # fmt: skip
+    if case == "invalid set at uri":
+        key_server.publish(new.as_dict(private=True))
+    with runtime.transaction() as session:
+        before = [(c.client_id, c.jwks, c.jwks_uri) for c in session.scalars(select(OAuthClient))]
+    entries_before = _last_entry(runtime).seq
+    line = _one_line_error(cli("clients", "keys", *args))
+    assert _KEY_CHANGE_REFUSALS[case] in line, line
+    with runtime.transaction() as session:
+        after = [(c.client_id, c.jwks, c.jwks_uri) for c in session.scalars(select(OAuthClient))]
+    assert after == before
+    assert _last_entry(runtime).seq == entries_before

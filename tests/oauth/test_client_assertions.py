@@ -79,13 +79,20 @@ def test_an_iat_in_the_future_is_refused(http, app, make_reseller):
 
 
 def _client_with_key(make_reseller, app, clock, key):
-    """A private_key_jwt client whose registered key is ``key``."""
+    """A private_key_jwt client whose registered key is ``key`` — written to the table as is,
+    as a key registered before the registration checks refused its curve would be."""
+    import json
+
+    from gateway.oauth.models import OAuthClient
     from tests import factories
     from tests.oauth.conftest import Reseller
 
     make_reseller(secret=False)  # the partner
     with app.extensions["gateway"].transaction() as session:
-        client_id, _ = factories.client(session, clock, "acme", key=key)
+        client_id, _ = factories.client(session, clock, "acme",
+                                        key=ECKey.generate_key("P-256", private=True))  # fmt: skip
+        row = session.get(OAuthClient, client_id)
+        row.jwks = json.dumps({"keys": [key.as_dict(private=False) | {"kid": "k1"}]})
     return Reseller("acme", client_id, None, key)
 
 
