@@ -169,7 +169,7 @@ def _issuer(raw: str) -> str:
         raise ConfigurationError(
             "GATEWAY_ISSUER must be a base URL without query, fragment or credentials"
         )
-    if url.scheme == "http" and not _loopback(host):
+    if url.scheme == "http" and not loopback_host(host):
         raise ConfigurationError(
             f"GATEWAY_ISSUER must be https on a public host, not {issuer} "
             "(terminate TLS at a proxy and give its https URL; plain http only on loopback)"
@@ -177,7 +177,9 @@ def _issuer(raw: str) -> str:
     return issuer
 
 
-def _loopback(host: str) -> bool:
+def loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address: where plain http is allowed (a developer's
+    machine, the demo, the tests)."""
     if host == "localhost":
         return True
     try:

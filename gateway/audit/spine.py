@@ -11,7 +11,8 @@ Actions are ``noun.verb`` names; the vocabulary, which the privacy desk's report
 
 - operators: ``partner.add``, ``partner.nda``, ``partner.revoke``, ``partner.limits``,
   ``partner.destruction``,
-  ``client.add``, ``client.constrain``, ``client.disable``, ``key.init``, ``key.rotate``,
+  ``client.add``, ``client.constrain``, ``client.disable``, ``client.keys``, ``key.init``,
+  ``key.rotate``,
   ``customers.import``, ``customers.stop_use``, ``customers.resume_use``, ``customers.erase``,
   ``customers.readmit``, ``designations.import``, ``designation.add``,
   ``designation.withdraw``;

@@ -439,8 +439,7 @@ def _entry_view(row: Any, customer: str | None = None) -> dict[str, Any]:
 KNOWN_ACTIONS = (
     "customers.list", "customers.read", "token.issue", "token.introspect", "token.revoke",
     "partner.add", "partner.nda", "partner.revoke", "partner.limits", "client.add",
-    "client.constrain",
-    "client.disable",
+    "client.constrain", "client.disable", "client.keys",
     "customers.import", "customers.stop_use", "customers.resume_use", "designations.import",
     "designation.add", "designation.withdraw", "key.init", "key.rotate", "audit.checkpoint",
     "audit.verify", "audit.export", "audit.report", "audit.browse", "console.login",

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from gateway.config import _loopback as loopback_host
+from gateway.config import loopback_host
 from gateway.errors import InvalidInput
 
 # The algorithms a reseller may sign its client assertions with: FAPI 2.0 Security Profile
