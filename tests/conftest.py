@@ -3,6 +3,9 @@ a real PostgreSQL server that the suite starts itself.
 
 Set GATEWAY_REQUIRE_POSTGRES=1 (CI does) to turn a PostgreSQL that cannot start into a
 failure instead of a skip.
+
+A test or module marked ``one_database`` checks logic that storage plays no part in (a proof's
+claims, an error's shape, a command's output): it runs on SQLite only, keeping the suite fast.
 """
 
 from __future__ import annotations
@@ -30,6 +33,18 @@ from tests.server import rate_limit_store
 START = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 _TEMPLATE = "gateway_template"
 _counter = itertools.count()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the PostgreSQL runs of tests marked ``one_database``."""
+    kept, left_out = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        one = item.get_closest_marker("one_database") is not None
+        (left_out if one and params.get("database_url") == "postgresql" else kept).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")

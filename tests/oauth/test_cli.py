@@ -13,6 +13,9 @@ from gateway.audit.models import AuditEntry
 from gateway.oauth.models import AccessToken, OAuthClient
 from gateway.oauth.secrets import verify_secret
 
+# What is checked here does not depend on the store (see tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 
 def _one_line_error(result) -> str:
     assert result.exit_code != 0

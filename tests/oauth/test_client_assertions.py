@@ -13,6 +13,9 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from tests.oauth.conftest import ISSUER, assertion_form, basic, error_of, last_entry
 
+# What is checked here does not depend on the store (see tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 
 def _refused(http, app, form, rule, *, status=400, headers=None):
     response = http.post("/oauth/token", data=form, headers=headers or {})

@@ -100,6 +100,7 @@ def test_a_bearer_client_without_a_proof_gets_a_bearer_token(http, make_reseller
     assert "cnf" not in _claims(http, token)
 
 
+@pytest.mark.one_database  # a proof's checks: the store plays no part
 @pytest.mark.parametrize(
     ("proof", "rule"),
     [
@@ -169,6 +170,7 @@ def test_a_proof_by_another_key_reads_nothing(http, app, bound):
     _refused(app, response, "dpop_key_bound", error="invalid_token")
 
 
+@pytest.mark.one_database  # a proof's checks: the store plays no part
 @pytest.mark.parametrize(
     ("make", "rule"),
     [

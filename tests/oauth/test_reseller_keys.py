@@ -28,6 +28,9 @@ from tests.oauth.conftest import (
     public_jwk,
 )
 
+# What is checked here does not depend on the store (see tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 

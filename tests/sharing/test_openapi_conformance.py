@@ -38,6 +38,9 @@ from gateway.partners import service as partners
 from tests import factories
 from tests.oauth.conftest import ISSUER, basic, get_token
 
+# What is checked here does not depend on the store (see tests/conftest.py).
+pytestmark = pytest.mark.one_database
+
 CHECKS = [status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]  # fmt: skip
 EXAMPLES = 12
