@@ -222,6 +222,9 @@ def _query(plugin: MarshmallowPlugin, schema: type[Schema], names: frozenset[str
         if "default" in prop and prop["default"] is None:
             del prop["default"]
         if parameter["name"] == "purpose":
+            # Required by the policy (a missing one is refused as purpose_declared), not by
+            # the query's parser.
+            parameter["required"] = True
             prop["enum"] = sorted(JOINT_USE_PURPOSES)
         elif parameter["name"] == "fields":
             prop["pattern"] = f"^({name})(,({name}))*$"
@@ -405,7 +408,8 @@ def build(issuer: str) -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {
                     "application/json": {"schema": _ref("PollRequest")}}},
                 "responses": {
-                    "200": {"description": "Events not acknowledged yet, oldest first.",
+                    "200": {"description": "Events not acknowledged yet (keyed by jti: the order "
+                                           "means nothing).",
                             "headers": private,
                             "content": {"application/json": {"schema": _ref("PollResponse")}}},
                     **denials,

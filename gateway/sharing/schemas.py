@@ -30,7 +30,8 @@ _INSTANT_HELP = (
 
 
 class CustomerQuery(StrictSchema):
-    purpose = fields.String(required=True, metadata={"description": _PURPOSE})
+    # Absent: refused by the policy as purpose_declared, which says what to declare.
+    purpose = fields.String(load_default=None, metadata={"description": _PURPOSE})
     fields = fields.String(
         load_default=None, validate=validate.Length(min=1, max=500),
         metadata={"description": _FIELDS},

@@ -166,8 +166,8 @@ def customers_for_partner(
     """One page of the customers with an active designation of ``partner_id`` on ``day``
     and not withheld, in sync-key order; ``now``: when the request is answered.
 
-    Raises :class:`InvalidInput` for a malformed cursor, a naive ``updated_since`` or a
-    ``limit`` outside 1..:data:`MAX_LIMIT`.
+    Raises :class:`InvalidInput` for a malformed cursor, a naive or future ``updated_since``
+    or a ``limit`` outside 1..:data:`MAX_LIMIT`.
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit: must be from 1 to {MAX_LIMIT}")
@@ -176,6 +176,10 @@ def customers_for_partner(
         if updated_since.tzinfo is None or updated_since.utcoffset() is None:
             raise InvalidInput("updated_since: give a time zone offset (e.g. Z or +09:00)")
         params["since"] = isoformat(updated_since)
+        if updated_since > now:  # a corrupt sync point would skip every change until then
+            raise InvalidInput(f"updated_since: later than the gateway's clock "
+                               f"({isoformat(now)}); pass the previous page's "
+                               "next_updated_since")  # fmt: skip
     point = sync_key.sync_point(now)
     if cursor is not None:
         params["after_changed_at"], params["after_customer_id"], point = decode_cursor(cursor, now)

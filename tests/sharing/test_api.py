@@ -122,7 +122,8 @@ def _denied(http, app, url, token, status, rule):
 @pytest.mark.parametrize(
     ("url", "status", "rule"),
     [
-        ("/v1/customers/C-1", 400, "request_valid"),  # purpose missing
+        ("/v1/customers/C-1", 400, "purpose_declared"),  # purpose missing
+        ("/v1/customers", 400, "purpose_declared"),  # purpose missing
         ("/v1/customers/C-1?purpose=marketing", 400, "purpose_declared"),
         ("/v1/customers?purpose=", 400, "purpose_declared"),
         ("/v1/customers/C-1?purpose=inquiry_response&fields=credit_check", 400,
@@ -147,10 +148,10 @@ def test_each_disclosure_rule_flipped_denies(http, app, world, url, status, rule
 
 def test_an_unencoded_plus_in_updated_since_is_refused_with_the_fix(http, app, world):
     token, url = world["acme"], "/v1/customers?purpose=service_contact&updated_since="
-    response = http.get(url + "2026-12-01T09:00:00+09:00", headers=_bearer(token))
+    response = http.get(url + "2026-03-01T09:00:00+09:00", headers=_bearer(token))
     assert response.status_code == 400 and response.json["rule"] == "request_valid"
     assert "%2B" in response.json["detail"]
-    encoded = http.get(url + "2026-12-01T09:00:00%2B09:00", headers=_bearer(token))
+    encoded = http.get(url + "2026-03-01T09:00:00%2B09:00", headers=_bearer(token))
     assert encoded.status_code == 200
 
 

@@ -181,6 +181,13 @@ def test_limit_out_of_range_is_invalid_input(shop, clock, limit):
         customers_for_partner(session, "acme", today(clock), limit=limit, now=clock.now())
 
 
+def test_an_updated_since_after_the_gateways_clock_is_invalid_input(shop, clock):
+    """Never a silent empty page: a corrupt sync point would skip every change until then."""
+    later = clock.now() + timedelta(seconds=1)
+    with shop.transaction() as session, pytest.raises(InvalidInput, match="later than"):
+        customers_for_partner(session, "acme", today(clock), updated_since=later, now=clock.now())
+
+
 def test_naive_updated_since_is_invalid_input(shop, clock):
     with shop.transaction() as session, pytest.raises(InvalidInput, match="updated_since"):
         customers_for_partner(
