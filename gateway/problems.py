@@ -202,6 +202,16 @@ def _md(text: str) -> str:
 blueprint = Blueprint("problems", __name__)
 
 
+@blueprint.get("/problems/")
+def index() -> Response:
+    """Every rule, each linking to its page."""
+    items = "\n".join(
+        f'<li><a href="{escape(rule)}"><code>{escape(rule)}</code></a> — {escape(p.means)}</li>'
+        for rule, p in CATALOGUE.items()
+    )
+    return _html(_INDEX.format(items=items))
+
+
 @blueprint.get("/problems/<rule>")
 def page(rule: str) -> Response:
     """The short page a problem's ``type`` points at (RFC 9457 §3.1.1: a human-readable
@@ -209,9 +219,12 @@ def page(rule: str) -> Response:
     known = CATALOGUE.get(rule)
     if known is None:
         return problem_response(404, "resource_exists", "no such rule in the error catalogue")
-    html = _PAGE.format(rule=escape(known.rule), means=escape(known.means),
-                        remedy=escape(known.remedy))  # fmt: skip
-    response = Response(html, mimetype="text/html")
+    return _html(_PAGE.format(rule=escape(known.rule), means=escape(known.means),
+                              remedy=escape(known.remedy)))  # fmt: skip
+
+
+def _html(text: str) -> Response:
+    response = Response(text, mimetype="text/html")
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
 
@@ -221,6 +234,18 @@ _PAGE = """<!doctype html>
 <body><h1><code>{rule}</code></h1>
 <p><strong>What failed.</strong> {means}</p>
 <p><strong>What to do.</strong> {remedy}</p>
-<p>The whole error catalogue is in the resellers' guide (docs/resellers.md).</p>
+<p><a href="./">Every rule</a>; the resellers' guide (docs/resellers.md in the gateway's
+repository) explains them in context.</p>
+</body></html>
+"""
+
+_INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Error catalogue — Joint-Use Gateway</title>
+</head><body><h1>Error catalogue</h1>
+<p>Every refusal names one of these rules (<code>rule</code>); its <code>type</code> is the
+rule's page.</p>
+<ul>
+{items}
+</ul>
 </body></html>
 """

@@ -14,8 +14,9 @@ Standalone on purpose — it needs ``requests`` and ``joserfc`` and nothing of t
   deleted;
 - :meth:`ResellerSync.lookup`: one customer, to answer their inquiry (purpose
   ``inquiry_response``);
-- refusals raise :class:`Refused` with the problem's ``rule``; ``429`` waits ``Retry-After``
-  and tries again; a token refused as expired or revoked is replaced once.
+- refusals raise :class:`Refused` with the problem's ``rule``; ``429`` and ``503`` wait
+  ``Retry-After`` and try again, ``409`` tries again at once; a token refused as expired or
+  revoked is replaced once.
 
     python reseller_sync.py --issuer https://gateway.example.com --client-id cl_… \\
         --partner-id acme --key reseller-key.pem --database copy.sqlite3
@@ -158,6 +159,8 @@ class ResellerSync:
                                          **kwargs)  # fmt: skip
             if response.status_code in (429, 503):  # too fast, or the gateway is busy
                 time.sleep(min(int(response.headers.get("Retry-After", "1")), 60))
+            elif response.status_code == 409:  # the sharing changed while answered: ask again
+                continue
             elif response.status_code == 401 and attempt == 0:
                 self._token = None  # expired or revoked early: one new token
             elif response.status_code >= 400:

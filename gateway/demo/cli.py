@@ -82,8 +82,9 @@ def demo(cli: CliContext, host: str, port: int, workers: int, serve: bool,
             f"'Content-Type: application/json' -d '{{}}' {os.environ['GATEWAY_ISSUER']}/v1/events"
         )
     click.echo(f"{SANDBOX_PARTNER} is a sandbox reseller with generated customers (SANDBOX-…); "
-               f"register your own key with: gateway clients add {SANDBOX_PARTNER} --scopes "
-               f"\"{' '.join(clients.partner_scopes())}\" --jwks jwks.json")  # fmt: skip
+               f"register your own key with: .venv/bin/gateway clients add {SANDBOX_PARTNER} "
+               f"--scopes \"{' '.join(clients.partner_scopes())}\" --jwks jwks.json "
+               "(the resellers' guide, docs/resellers.md, walks you through it)")  # fmt: skip
     click.echo(ticked.line())
     for name, role, password in staff:
         click.echo(f"console account {name} ({role}), password (shown this once): {password}")

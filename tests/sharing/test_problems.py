@@ -50,6 +50,14 @@ def test_each_rules_page_explains_it(http):
 
 
 @one_database
+def test_the_index_links_every_rules_page(http):
+    index = http.get("/problems/")
+    assert index.status_code == 200 and index.mimetype == "text/html"
+    text = index.get_data(as_text=True)
+    assert all(f'<a href="{rule}">' in text for rule in CATALOGUE)
+
+
+@one_database
 def test_an_unknown_rule_has_no_page(http):
     response = http.get("/problems/%3Cscript%3E")
     assert response.status_code == 404 and response.mimetype == "application/problem+json"
