@@ -58,8 +58,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from gateway.audit.actions import DATA_ACTIONS
 from gateway.audit.models import AnomalyReview, AuditEntry
-from gateway.audit.reports import DATA_ACTIONS, first_disclosure
+from gateway.audit.reports import first_disclosure
 from gateway.audit.spine import Actor, Event, Subject, record
 from gateway.audit.window import Window
 from gateway.clock import COMPANY_ZONE, Clock, isoformat

@@ -27,12 +27,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, select
 
+from gateway.audit.actions import DATA_ACTIONS
 from gateway.audit.models import AuditEntry, AuditSubject
 from gateway.audit.subjects import log_since
 from gateway.audit.window import Window
 from gateway.policy import RENAMED_RULES
-
-DATA_ACTIONS = ("customers.list", "customers.read")
 
 _COLUMNS = (
     AuditEntry.seq,

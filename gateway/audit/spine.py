@@ -7,7 +7,8 @@ on SQLite every transaction already holds the write lock, see ``gateway.db``), w
 chain one line across workers and nodes; the primary key on ``seq`` makes a fork impossible
 even if that lock were lost.
 
-Actions are ``noun.verb`` names; the vocabulary, which the privacy desk's reports read:
+Actions are ``noun.verb`` names, one of :class:`gateway.audit.actions.Action` (any other is
+refused); the vocabulary, which the privacy desk's reports read:
 
 - operators: ``partner.add``, ``partner.nda``, ``partner.revoke``, ``partner.limits``,
   ``partner.destruction``,
@@ -50,6 +51,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from gateway.audit.actions import Action
 from gateway.audit.chain import HASHED_FIELDS, canonical_json, chain_hash
 from gateway.audit.models import AuditEntry, AuditHead, AuditSubject
 from gateway.audit.verifier import fast_entry_body
@@ -60,6 +62,7 @@ from gateway.errors import AuditUnavailable
 HEAD_ROW_ID = 1
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}\Z")
+_ACTIONS = frozenset(Action)
 _ID = re.compile(r"^[^\x00-\x1f\x7f]{1,128}\Z")
 _MAX_DETAIL_TEXT = 500
 
@@ -233,8 +236,8 @@ def _details_json(details: tuple[tuple[str, type, Scalar], ...]) -> str:
 
 def _check(event: Event) -> None:
     """Refuse malformed events loudly: they are programming errors, not user input."""
-    if not _NAME.match(event.action):
-        raise ValueError(f"bad audit action {event.action!r}")
+    if event.action not in _ACTIONS:
+        raise ValueError(f"unknown audit action {event.action!r}: add it to Action first")
     if not _ID.match(event.actor.id):
         raise ValueError("bad audit actor id")
     if (event.outcome is Outcome.DENIED) != (event.rule is not None):

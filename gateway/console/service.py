@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session, aliased
 
 from gateway import allowlist
+from gateway.audit.actions import Action
 from gateway.audit.models import AuditCheckpoint, AuditEntry, AuditSubject
 from gateway.audit.reports import rule_view
 from gateway.audit.spine import Actor, ActorKind, Event, Outcome, Subject, record
@@ -434,19 +435,9 @@ def _entry_view(row: Any, customer: str | None = None) -> dict[str, Any]:
     }
 
 
-# The spine's vocabulary (``gateway.audit.spine``) and the console's own, offered as choices;
-# a fixed list, because asking the log for its distinct actions reads all of it.
-KNOWN_ACTIONS = (
-    "customers.list", "customers.read", "token.issue", "token.introspect", "token.revoke",
-    "partner.add", "partner.nda", "partner.revoke", "partner.limits", "client.add",
-    "client.constrain", "client.disable", "client.keys",
-    "customers.import", "customers.stop_use", "customers.resume_use", "designations.import",
-    "designation.add", "designation.withdraw", "key.init", "key.rotate", "audit.checkpoint",
-    "audit.verify", "audit.export", "audit.report", "audit.browse", "console.login",
-    "console.logout", "console.view", "console.refused", "staff.add", "staff.disable",
-    "anomaly.review", "removal.notify", "events.poll", "customers.erase",
-    "customers.readmit", "rights.open", "rights.act", "rights.close", "partner.destruction",
-)  # fmt: skip
+# The log's actions, offered as choices (a fixed list: asking the log for its distinct actions
+# reads all of it).
+KNOWN_ACTIONS = tuple(Action)
 
 
 # --- verification status ----------------------------------------------------------------------

@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, and_, bindparam, select, update
 from sqlalchemy.orm import Session, aliased
 
+from gateway.audit.actions import DATA_ACTIONS
 from gateway.audit.models import AuditEntry, AuditSubject
-from gateway.audit.reports import DATA_ACTIONS
 from gateway.audit.spine import Actor, ActorKind, Event, Subject, record
 from gateway.clock import Clock, isoformat
 from gateway.db import Prepared

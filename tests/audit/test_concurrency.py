@@ -29,7 +29,7 @@ def _append_many(database_url: str, writer: int, start, windows) -> None:
                 record(
                     session,
                     Event(
-                        action="test.append",
+                        action="customers.read",
                         actor=Actor(ActorKind.SYSTEM, f"writer-{writer}"),
                         subjects=(Subject("customer", f"C-{writer}-{n}"),),
                         request_id=f"w{writer}-n{n:03d}",

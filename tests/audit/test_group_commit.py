@@ -19,7 +19,7 @@ from gateway.oauth.server import _USE_ASSERTION
 
 
 def _event(name: str) -> Event:
-    return Event(action="test.request", actor=Actor(ActorKind.CLIENT, name))
+    return Event(action="customers.read", actor=Actor(ActorKind.CLIENT, name))
 
 
 def _wait_for(condition, what: str) -> None:

@@ -21,7 +21,7 @@ CLIENT = Actor(ActorKind.CLIENT, "client-1")
 
 def _disclosure(**overrides) -> Event:
     fields = dict(
-        action="customer.read",
+        action="customers.read",
         actor=CLIENT,
         subjects=(Subject("partner", "acme"), Subject("customer", "C-1")),
         purpose="inquiry_response",
@@ -100,6 +100,7 @@ def test_a_denial_records_the_rule_that_failed(runtime, clock):
         {"rule": "nda_in_force"},  # a rule on an allowed event
         {"items": ("Taro Yamada",)},  # a value where an item name belongs
         {"action": "Customer Read"},
+        {"action": "customer.read"},  # well-formed, but no action of the log: a typo
         {"details": {"nested": {"a": 1}}},
     ],
 )

@@ -51,10 +51,11 @@ def oauth_config(config):
 def app(oauth_config, clock):
     application = create_app(oauth_config, clock=clock)
 
-    @require_token("test.read", scopes_any=("customers:contact",))
+    @require_token("customers.read", scopes_any=("customers:contact",))
     def protected():
         # As every partner endpoint does: the disclosure's entry, in the request's transaction.
-        g.access.log(Event(action="test.read", actor=g.access.actor, subjects=g.access.subjects))
+        access = g.access
+        access.log(Event(action="customers.read", actor=access.actor, subjects=access.subjects))
         return jsonify(partner=g.access.partner_id, scopes=sorted(g.access.token.scopes))
 
     application.add_url_rule(PROTECTED, "protected", protected)

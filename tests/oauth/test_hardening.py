@@ -31,7 +31,7 @@ def changing_app(app, clock):
     runtime = app.extensions["gateway"]
     state = {"change": None}
 
-    @require_token("test.read")
+    @require_token("customers.read")
     def changing():
         access = g.access
         with runtime.transaction() as session:  # another unit of work, committed now
@@ -40,7 +40,7 @@ def changing_app(app, clock):
                                         reason="leak")  # fmt: skip
             elif state["change"] == "stop":
                 customers.stop_use(session, clock, factories.OPERATOR, customer_id="C-1")
-        access.log(Event(action="test.read", actor=access.actor,
+        access.log(Event(action="customers.read", actor=access.actor,
                          subjects=access.subjects + (Subject("customer", "C-1"),)))  # fmt: skip
         return jsonify(secret_of_c1="data")
 

@@ -34,7 +34,7 @@ def _denied(app, response, status, rule, error=None):
     if error:
         assert f'error="{error}"' in challenge
     entry = last_entry(app)
-    assert (entry.action, entry.outcome, entry.rule) == ("test.read", "denied", rule)
+    assert (entry.action, entry.outcome, entry.rule) == ("customers.read", "denied", rule)
     return body
 
 

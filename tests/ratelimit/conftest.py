@@ -37,9 +37,10 @@ def make_app(config, clock, **settings):
     init_keys(config.keys_dir, int(time.time()) - 5)
     application = create_app(replace(config, issuer=ISSUER, **(LIMITS | settings)), clock=clock)
 
-    @require_token("test.read")
+    @require_token("customers.read")
     def protected():
-        g.access.log(Event(action="test.read", actor=g.access.actor, subjects=g.access.subjects))
+        access = g.access
+        access.log(Event(action="customers.read", actor=access.actor, subjects=access.subjects))
         return jsonify(ok=True)
 
     application.add_url_rule(PROTECTED, "protected", protected)

@@ -45,7 +45,7 @@ def test_a_client_over_its_partner_api_limit_gets_429_with_retry_after(app, rese
     assert 1 <= int(first.headers["Retry-After"]) <= 60
     logged = _entries(app)
     assert len(logged) == 1  # four refusals, one entry this minute
-    assert (logged[0].action, logged[0].actor_id) == ("test.read", reseller[0])
+    assert (logged[0].action, logged[0].actor_id) == ("customers.read", reseller[0])
     assert json.loads(logged[0].details) == {
         "counted": "client",
         "limit_per_minute": 3,
