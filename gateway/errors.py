@@ -12,8 +12,7 @@ from typing import Any, ClassVar
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from gateway.problems import PROBLEM_JSON as PROBLEM_JSON  # re-exported
-from gateway.problems import problem, problem_response
+from gateway.problems import problem_response
 
 
 class GatewayError(Exception):
@@ -24,9 +23,6 @@ class GatewayError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extensions = extensions
-
-    def problem(self) -> dict[str, Any]:
-        return problem(self.status, self.rule, self.detail, **self.extensions)
 
     def response(self) -> Response:
         return problem_response(self.status, self.rule, self.detail, **self.extensions)
